@@ -1,0 +1,268 @@
+/* Fixed-size pthread pool (see threadpool.h).
+ *
+ * Workers are persistent. A job is published by bumping a generation counter;
+ * workers spin on it for a short while, then sleep on a condition variable.
+ * Chunks are claimed with a compare-and-swap on a single 64-bit word that
+ * holds (job generation, next chunk index), so a worker that wakes up late
+ * can never claim a chunk of a newer job by mistake. The calling thread takes
+ * part in the work and returns once every chunk has been completed. */
+#include "core/threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define TDL_POOL_IDX_BITS 44
+#define TDL_POOL_IDX_MASK ((UINT64_C(1) << TDL_POOL_IDX_BITS) - 1)
+#define TDL_POOL_GEN_MASK ((UINT64_C(1) << (64 - TDL_POOL_IDX_BITS)) - 1)
+/* Iterations a worker spins on the generation before it goes to sleep, and
+ * the caller before it sleeps waiting for the last chunks. */
+#define TDL_POOL_SPIN 20000
+
+struct tdl_pool {
+    int32_t n_threads;
+    int32_t n_workers;
+    void (*release)(void *user, void *ptr);
+    void *user;
+    pthread_t *threads;
+
+    pthread_mutex_t mutex;
+    pthread_cond_t work_cv; /* workers wait here for a new generation */
+    pthread_cond_t done_cv; /* the caller waits here for the last chunk */
+    int stop;
+    int caller_sleeping;
+
+    /* The current job; written by the caller before the generation moves. */
+    tdl_range_fn fn;
+    void *arg;
+    int64_t n;
+    int64_t grain;
+    uint64_t n_chunks;
+
+    _Atomic uint64_t gen;     /* bumped once per job */
+    _Atomic uint64_t claim;   /* (gen & GEN_MASK) << IDX_BITS | next chunk */
+    _Atomic uint64_t n_done;  /* chunks completed in the current job */
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void run_chunk(const struct tdl_pool *p, uint64_t chunk)
+{
+    int64_t begin = (int64_t)chunk * p->grain;
+    int64_t end = begin + p->grain;
+    if (end > p->n || end < begin)
+        end = p->n;
+    p->fn(p->arg, begin, end);
+}
+
+/* Claims and runs chunks of job `gen` until none is left. Returns the number
+ * of chunks this thread ran. */
+static uint64_t work_on(struct tdl_pool *p, uint64_t gen)
+{
+    uint64_t tag = (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS;
+    uint64_t ran = 0;
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+        if ((c & ~TDL_POOL_IDX_MASK) != tag)
+            break; /* a newer job: ours is finished */
+        uint64_t idx = c & TDL_POOL_IDX_MASK;
+        /* p->n_chunks may only be stale if the CAS below fails. */
+        if (idx >= p->n_chunks)
+            break;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        run_chunk(p, idx);
+        ran++;
+    }
+    return ran;
+}
+
+static void finish_chunks(struct tdl_pool *p, uint64_t ran)
+{
+    if (ran == 0)
+        return;
+    uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;
+    if (done == p->n_chunks) {
+        pthread_mutex_lock(&p->mutex);
+        if (p->caller_sleeping)
+            pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mutex);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct tdl_pool *p = arg;
+    uint64_t seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    for (;;) {
+        uint64_t g = seen;
+        for (int i = 0; i < TDL_POOL_SPIN && g == seen; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mutex);
+            while (!p->stop && (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+                pthread_cond_wait(&p->work_cv, &p->mutex);
+            int stop = p->stop;
+            pthread_mutex_unlock(&p->mutex);
+            if (stop)
+                return NULL;
+        }
+        seen = g;
+        finish_chunks(p, work_on(p, g));
+    }
+}
+
+static void *default_alloc(void *user, size_t bytes)
+{
+    (void)user;
+    return malloc(bytes);
+}
+
+static void default_release(void *user, void *ptr)
+{
+    (void)user;
+    free(ptr);
+}
+
+static void shutdown_workers(struct tdl_pool *p, int32_t started)
+{
+    pthread_mutex_lock(&p->mutex);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mutex);
+    for (int32_t i = 0; i < started; i++)
+        pthread_join(p->threads[i], NULL);
+}
+
+tdl_pool *tdl_pool_create(int32_t n_threads, void *(*alloc)(void *user, size_t bytes),
+                          void (*release)(void *user, void *ptr), void *user)
+{
+    if (!alloc || !release) {
+        alloc = default_alloc;
+        release = default_release;
+        user = NULL;
+    }
+    if (n_threads < 1)
+        n_threads = 1;
+    struct tdl_pool *p = alloc(user, sizeof *p);
+    if (!p)
+        return NULL;
+    *p = (struct tdl_pool){0};
+    p->n_threads = n_threads;
+    p->n_workers = n_threads - 1;
+    p->release = release;
+    p->user = user;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->n_done, 0);
+    if (p->n_workers == 0)
+        return p;
+
+    p->threads = alloc(user, sizeof(pthread_t) * (size_t)p->n_workers);
+    if (!p->threads) {
+        release(user, p);
+        return NULL;
+    }
+    if (pthread_mutex_init(&p->mutex, NULL) != 0)
+        goto fail_mutex;
+    if (pthread_cond_init(&p->work_cv, NULL) != 0)
+        goto fail_work_cv;
+    if (pthread_cond_init(&p->done_cv, NULL) != 0)
+        goto fail_done_cv;
+    for (int32_t i = 0; i < p->n_workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+            shutdown_workers(p, i);
+            goto fail_threads;
+        }
+    }
+    return p;
+
+fail_threads:
+    pthread_cond_destroy(&p->done_cv);
+fail_done_cv:
+    pthread_cond_destroy(&p->work_cv);
+fail_work_cv:
+    pthread_mutex_destroy(&p->mutex);
+fail_mutex:
+    release(user, p->threads);
+    release(user, p);
+    return NULL;
+}
+
+void tdl_pool_destroy(tdl_pool *pool)
+{
+    if (!pool)
+        return;
+    void (*release)(void *, void *) = pool->release;
+    void *user = pool->user;
+    if (pool->n_workers > 0) {
+        shutdown_workers(pool, pool->n_workers);
+        pthread_cond_destroy(&pool->done_cv);
+        pthread_cond_destroy(&pool->work_cv);
+        pthread_mutex_destroy(&pool->mutex);
+        release(user, pool->threads);
+    }
+    release(user, pool);
+}
+
+int32_t tdl_pool_threads(const tdl_pool *pool)
+{
+    return pool ? pool->n_threads : 1;
+}
+
+void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    uint64_t n_chunks = (uint64_t)(n / grain) + (n % grain != 0);
+    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || n_chunks > TDL_POOL_IDX_MASK) {
+        /* Inline, but with the same chunk boundaries as the threaded path. */
+        for (int64_t begin = 0; begin < n; begin += grain) {
+            int64_t end = (n - begin > grain) ? begin + grain : n;
+            fn(arg, begin, end);
+        }
+        return;
+    }
+
+    struct tdl_pool *p = pool;
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->grain = grain;
+    p->n_chunks = n_chunks;
+    atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
+    uint64_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->claim, (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS,
+                          memory_order_release);
+    pthread_mutex_lock(&p->mutex);
+    atomic_store_explicit(&p->gen, gen, memory_order_release);
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mutex);
+
+    uint64_t ran = work_on(p, gen);
+    uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;
+    for (int i = 0; i < TDL_POOL_SPIN && done != n_chunks; i++) {
+        cpu_relax();
+        done = atomic_load_explicit(&p->n_done, memory_order_acquire);
+    }
+    if (done != n_chunks) {
+        pthread_mutex_lock(&p->mutex);
+        p->caller_sleeping = 1;
+        while (atomic_load_explicit(&p->n_done, memory_order_acquire) != n_chunks)
+            pthread_cond_wait(&p->done_cv, &p->mutex);
+        p->caller_sleeping = 0;
+        pthread_mutex_unlock(&p->mutex);
+    }
+}

@@ -1,0 +1,68 @@
+/* Internal to lib/kernels: the per-ISA pieces behind kernels.h.
+ *
+ * The GEMM driver (gemm.c, built without ISA flags) does the blocking and the
+ * threading; an ISA provides the packing routines and the register-tiled
+ * micro-kernel through a tdlk_gemm_arch table. Only the table of the ISA
+ * selected at build time is linked. */
+#ifndef TDL_KERNELS_ISA_H
+#define TDL_KERNELS_ISA_H
+
+#include <stdint.h>
+
+#include "kernels/simd_config.h" /* generated: TDL_SIMD_* */
+
+typedef struct tdlk_gemm_arch {
+    int mr; /* rows of the register tile (broadcast side, from packed A) */
+    int nr; /* columns of the register tile (vector side, from packed B) */
+    int kc; /* largest depth block */
+    /* Packs op(A)[rows x depth] (a points at its element (0, 0); trans: A is
+     * stored depth x rows) into ceil(rows / mr) panels of depth x mr floats,
+     * element (i, p) of panel q at dst[q * depth * mr + p * mr + i % mr];
+     * rows past the end are zero. */
+    void (*pack_a)(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth,
+                   float *dst);
+    /* Packs op(B)[depth x cols] (trans: B is stored cols x depth) into
+     * ceil(cols / nr) panels of depth x nr floats, element (p, j) of panel q
+     * at dst[q * depth * nr + p * nr + j % nr]; columns past the end are 0. */
+    void (*pack_b)(int trans, const float *b, int64_t ldb, int64_t depth, int64_t cols,
+                   float *dst);
+    /* C[mr x nr] = alpha * Apanel * Bpanel + beta * C (beta == 0: C not
+     * read), summing over p = 0 .. depth-1 in order with one accumulator per
+     * element; 1 <= rows <= mr, 1 <= cols <= nr. */
+    void (*kernel)(int64_t depth, const float *a, const float *b, float *c, int64_t ldc,
+                   float alpha, float beta, int64_t rows, int64_t cols);
+} tdlk_gemm_arch;
+
+/* Portable C (kernels/gemm_generic.c), used by simd=none. */
+extern const tdlk_gemm_arch tdlk_gemm_generic;
+
+#if TDL_SIMD_AVX512
+extern const tdlk_gemm_arch tdlk_gemm_avx512;
+#define TDLK_VEC_DECL(name) name##_avx512
+#endif
+#if TDL_SIMD_AVX2
+extern const tdlk_gemm_arch tdlk_gemm_avx2;
+#define TDLK_VEC_DECL(name) name##_avx2
+#endif
+#if TDL_SIMD_NEON
+extern const tdlk_gemm_arch tdlk_gemm_neon;
+#define TDLK_VEC_DECL(name) name##_neon
+#endif
+
+#ifdef TDLK_VEC_DECL
+/* The vector kernels of the selected ISA (same contracts as kernels.h). */
+void TDLK_VEC_DECL(tdlk_vexp)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vtanh)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vsigmoid)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vgelu)(int64_t n, const float *x, float *y);
+float TDLK_VEC_DECL(tdlk_vsum)(int64_t n, const float *x);
+float TDLK_VEC_DECL(tdlk_vmax)(int64_t n, const float *x);
+void TDLK_VEC_DECL(tdlk_softmax_rows)(int64_t rows, int64_t cols, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_log_softmax_rows)(int64_t rows, int64_t cols, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vaxpy)(int64_t n, float alpha, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_adam_update)(int64_t n, float *p, const float *g, float *m, float *v,
+                                     float lr, float b1, float b2, float eps, float wd,
+                                     int decoupled, float bc1, float bc2);
+#endif
+
+#endif

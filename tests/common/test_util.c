@@ -1,0 +1,1 @@
+/* Placeholder: the lead writes the shared test helpers here. */
