@@ -5,7 +5,7 @@
 # Run it when the API is released, or after *adding* functions/constants (never to
 # make a removal or a signature change pass: that needs a new SONAME, see docs/abi.md).
 #
-# Usage: abi/update.sh [BUILDDIR]   (default: a fresh temporary build, removed afterwards)
+# Usage: abi/update.sh [BUILDDIR]   (default: a fresh build in build-abi/, removed afterwards)
 # Needs: meson, ninja, a C compiler, gcc, abigail-tools (abidw), python3.
 set -euo pipefail
 
@@ -14,11 +14,14 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 command -v abidw >/dev/null || { echo "abidw not found (Debian: apt-get install abigail-tools)" >&2; exit 1; }
 
+# The default build folder is inside the source tree, so that the source paths
+# recorded in the baseline (relative to the build folder) are the same everywhere.
 if [ $# -ge 1 ]; then
     build=$1
     cleanup=
 else
-    build=$(mktemp -d "${TMPDIR:-/tmp}/tiny-dl-abi.XXXXXX")
+    build=$root/build-abi
+    rm -rf "$build"
     cleanup=$build
 fi
 trap '[ -n "$cleanup" ] && rm -rf "$cleanup"' EXIT

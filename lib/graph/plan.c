@@ -72,8 +72,9 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
         tdl_node *v = g->nodes[i];
         size_t bytes = node_bytes(v, batch);
         if (!needs_arena(v)) {
+            size_t exact = (size_t)tdl_shape_numel(&v->shape) * tdl_dtype_size(v->dtype);
             if (v->flags & (TDL_NODE_PARAM | TDL_NODE_CONST))
-                res->param_bytes += bytes * ((v->flags & TDL_NODE_PARAM) ? 2 : 1);
+                res->param_bytes += exact * ((v->flags & TDL_NODE_PARAM) ? 2 : 1);
             continue;
         }
         res->naive_bytes += bytes;

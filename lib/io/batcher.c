@@ -42,9 +42,8 @@ TDL_API tdl_status tdl_batcher_create(tdl_dataset *ds, int64_t batch_size, int32
     if (out)
         *out = NULL;
     if (!ds || !out)
-        return tdl_fail(ds ? ds->ctx : NULL, ds ? ds->ctx->error : NULL,
-                        TDL_ERR_INVALID_ARGUMENT, "tdl_batcher_create: %s is NULL",
-                        !ds ? "ds" : "out");
+        return tdl_fail(ds ? ds->ctx : NULL, ds ? ds->ctx->error : NULL, TDL_ERR_INVALID_ARGUMENT,
+                        "tdl_batcher_create: %s is NULL", !ds ? "ds" : "out");
     tdl_ctx *ctx = ds->ctx;
     if (batch_size < 1)
         return tdl_fail(ctx, ctx->error, TDL_ERR_INVALID_ARGUMENT,
@@ -90,8 +89,7 @@ TDL_API void tdl_batcher_destroy(tdl_batcher *it)
     tdl_free(ctx, it);
 }
 
-TDL_API tdl_status tdl_batcher_next(tdl_batcher *it, const float **x, const int32_t **y,
-                                    int64_t *n)
+TDL_API tdl_status tdl_batcher_next(tdl_batcher *it, const float **x, const int32_t **y, int64_t *n)
 {
     if (x)
         *x = NULL;
@@ -102,7 +100,10 @@ TDL_API tdl_status tdl_batcher_next(tdl_batcher *it, const float **x, const int3
     if (!it || !x || !y || !n)
         return tdl_fail(it ? it->ds->ctx : NULL, it ? it->ds->ctx->error : NULL,
                         TDL_ERR_INVALID_ARGUMENT, "tdl_batcher_next: %s is NULL",
-                        !it ? "it" : !x ? "x" : !y ? "y" : "n");
+                        !it  ? "it"
+                        : !x ? "x"
+                        : !y ? "y"
+                             : "n");
     const tdl_dataset *ds = it->ds;
     if (ds->n != it->n)
         return tdl_fail(ds->ctx, ds->ctx->error, TDL_ERR_STATE,

@@ -30,8 +30,10 @@ static tdl_status dataset_alloc(tdl_ctx *ctx, int64_t n, int32_t ndim, const int
     size_t xcount;
     if ((uint64_t)n > SIZE_MAX / sizeof(float) ||
         tdl_mul_size((size_t)n, (size_t)ss, &xcount) != 0 || xcount > SIZE_MAX / sizeof(float))
-        return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "%lld samples of %lld floats do not fit "
-                          "in memory", (long long)n, (long long)ss);
+        return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY,
+                          "%lld samples of %lld floats do not fit "
+                          "in memory",
+                          (long long)n, (long long)ss);
     tdl_dataset *ds = tdl_calloc(ctx, 1, sizeof *ds);
     if (!ds)
         return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "out of memory allocating a dataset");
@@ -74,14 +76,14 @@ static tdl_status load_idx(tdl_ctx *ctx, const char *images_path, const char *la
                         images_path, im.ndim, TDL_MAX_DIMS);
     for (int i = 1; st == TDL_OK && i < im.ndim; ++i)
         if (im.dims[i] == 0)
-            st = tdl_io_msg(msg, TDL_ERR_FORMAT, "images file '%s': dimension %d is 0",
-                            images_path, i);
+            st = tdl_io_msg(msg, TDL_ERR_FORMAT, "images file '%s': dimension %d is 0", images_path,
+                            i);
     if (st == TDL_OK)
         st = tdl_io_read_maybe_gz(ctx, labels_path, &lbuf, &llen, msg);
     if (st == TDL_OK)
         st = tdl_idx_parse(lbuf, llen, labels_path, &lb, msg);
-    if (st == TDL_OK && lb.type != TDL_IDX_U8 && lb.type != TDL_IDX_I8 &&
-        lb.type != TDL_IDX_I16 && lb.type != TDL_IDX_I32)
+    if (st == TDL_OK && lb.type != TDL_IDX_U8 && lb.type != TDL_IDX_I8 && lb.type != TDL_IDX_I16 &&
+        lb.type != TDL_IDX_I32)
         st = tdl_io_msg(msg, TDL_ERR_FORMAT,
                         "labels file '%s' holds IDX type 0x%02x; expected an integer type",
                         labels_path, lb.type);
@@ -89,9 +91,9 @@ static tdl_status load_idx(tdl_ctx *ctx, const char *images_path, const char *la
         st = tdl_io_msg(msg, TDL_ERR_FORMAT, "labels file '%s' has %d dimensions; expected 1",
                         labels_path, lb.ndim);
     if (st == TDL_OK && lb.dims[0] != im.dims[0])
-        st = tdl_io_msg(msg, TDL_ERR_FORMAT,
-                        "'%s' holds %lu images but '%s' holds %lu labels", images_path,
-                        (unsigned long)im.dims[0], labels_path, (unsigned long)lb.dims[0]);
+        st = tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s' holds %lu images but '%s' holds %lu labels",
+                        images_path, (unsigned long)im.dims[0], labels_path,
+                        (unsigned long)lb.dims[0]);
     for (uint64_t i = 0; st == TDL_OK && i < lb.count; ++i) {
         int64_t v = tdl_idx_int(&lb, i);
         if (v < 0)
@@ -129,7 +131,9 @@ TDL_API tdl_status tdl_dataset_load_idx(tdl_ctx *ctx, const char *images_path,
     if (!images_path || !labels_path || !out)
         return tdl_fail(ctx, ctx->error, TDL_ERR_INVALID_ARGUMENT,
                         "tdl_dataset_load_idx: %s is NULL",
-                        !images_path ? "images_path" : !labels_path ? "labels_path" : "out");
+                        !images_path   ? "images_path"
+                        : !labels_path ? "labels_path"
+                                       : "out");
     char msg[TDL_ERRMSG_MAX];
     tdl_status st = load_idx(ctx, images_path, labels_path, out, msg);
     if (st != TDL_OK)
@@ -149,7 +153,10 @@ TDL_API tdl_status tdl_dataset_from_arrays(tdl_ctx *ctx, const float *x, const i
     if (!out || !sample_shape || (n > 0 && (!x || !y)))
         return tdl_fail(ctx, ctx->error, TDL_ERR_INVALID_ARGUMENT,
                         "tdl_dataset_from_arrays: %s is NULL",
-                        !out ? "out" : !sample_shape ? "sample_shape" : !x ? "x" : "y");
+                        !out            ? "out"
+                        : !sample_shape ? "sample_shape"
+                        : !x            ? "x"
+                                        : "y");
     if (n < 0)
         return tdl_fail(ctx, ctx->error, TDL_ERR_INVALID_ARGUMENT,
                         "tdl_dataset_from_arrays: n is %lld (< 0)", (long long)n);
@@ -199,9 +206,11 @@ TDL_API int64_t tdl_dataset_sample_size(const tdl_dataset *ds)
 TDL_API tdl_status tdl_dataset_sample_shape(const tdl_dataset *ds, int32_t *ndim, int64_t *shape)
 {
     if (!ds || !ndim || !shape)
-        return tdl_fail(ds ? ds->ctx : NULL, ds ? ds->ctx->error : NULL,
-                        TDL_ERR_INVALID_ARGUMENT, "tdl_dataset_sample_shape: %s is NULL",
-                        !ds ? "ds" : !ndim ? "ndim" : "shape");
+        return tdl_fail(ds ? ds->ctx : NULL, ds ? ds->ctx->error : NULL, TDL_ERR_INVALID_ARGUMENT,
+                        "tdl_dataset_sample_shape: %s is NULL",
+                        !ds     ? "ds"
+                        : !ndim ? "ndim"
+                                : "shape");
     *ndim = ds->sample_ndim;
     for (int32_t i = 0; i < ds->sample_ndim; ++i)
         shape[i] = ds->sample_shape[i];

@@ -52,8 +52,7 @@ tdl_status tdl_io_read_file(tdl_ctx *ctx, const char *path, unsigned char **data
             if (ncap > (SIZE_MAX - 1) / 2) {
                 tdl_free(ctx, buf);
                 fclose(f);
-                return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "'%s' is too large to read",
-                                  path);
+                return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "'%s' is too large to read", path);
             }
             ncap *= 2;
             unsigned char *nb = tdl_realloc(ctx, buf, ncap + 1);
@@ -181,8 +180,8 @@ tdl_status tdl_io_writer_commit(tdl_io_writer *w, char *msg)
     if (rename(w->tmp_path, w->path) != 0) {
         int e = errno;
         tdl_io_writer_abort(w);
-        return tdl_io_msg(msg, TDL_ERR_IO, "cannot rename the temporary file to '%s': %s",
-                          w->path, strerror(e));
+        return tdl_io_msg(msg, TDL_ERR_IO, "cannot rename the temporary file to '%s': %s", w->path,
+                          strerror(e));
     }
     tdl_free(w->ctx, w->tmp_path);
     w->tmp_path = NULL;

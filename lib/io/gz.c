@@ -35,8 +35,8 @@ static tdl_status read_gz(tdl_ctx *ctx, const char *path, unsigned char **data, 
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
         int e = errno;
-        return tdl_io_msg(msg, e ? TDL_ERR_IO : TDL_ERR_OUT_OF_MEMORY, "cannot open '%s': %s",
-                          path, e ? strerror(e) : "out of memory");
+        return tdl_io_msg(msg, e ? TDL_ERR_IO : TDL_ERR_OUT_OF_MEMORY, "cannot open '%s': %s", path,
+                          e ? strerror(e) : "out of memory");
     }
     size_t cap = 1u << 20, n = 0;
     unsigned char *buf = tdl_alloc(ctx, cap + 1);
@@ -49,8 +49,7 @@ static tdl_status read_gz(tdl_ctx *ctx, const char *path, unsigned char **data, 
             if (cap > (SIZE_MAX - 1) / 2) {
                 tdl_free(ctx, buf);
                 gzclose(gz);
-                return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "'%s' is too large to read",
-                                  path);
+                return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "'%s' is too large to read", path);
             }
             unsigned char *nb = tdl_realloc(ctx, buf, 2 * cap + 1);
             if (!nb) {

@@ -22,8 +22,8 @@ tdl_status tdl_idx_parse(const unsigned char *buf, size_t len, const char *path,
 {
     if (len < 4)
         return tdl_io_msg(msg, TDL_ERR_FORMAT,
-                          "'%s' is not an IDX file: %zu bytes, shorter than the 4-byte magic",
-                          path, len);
+                          "'%s' is not an IDX file: %zu bytes, shorter than the 4-byte magic", path,
+                          len);
     if (buf[0] != 0 || buf[1] != 0)
         return tdl_io_msg(msg, TDL_ERR_FORMAT,
                           "'%s' is not an IDX file: magic starts with %02x %02x, not 00 00", path,

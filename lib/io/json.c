@@ -360,9 +360,8 @@ static tdl_status check_duplicates(parser *p, const tdl_json *obj)
     for (size_t i = 1; i < obj->len; ++i) {
         if (member_cmp(&sorted[i - 1], &sorted[i]) == 0) {
             st = tdl_io_msg(p->msg, TDL_ERR_FORMAT, "at byte %zu: duplicate object key \"%.*s\"",
-                            sorted[i]->value.offset, (int)(sorted[i]->key_len > 200
-                                                               ? 200
-                                                               : sorted[i]->key_len),
+                            sorted[i]->value.offset,
+                            (int)(sorted[i]->key_len > 200 ? 200 : sorted[i]->key_len),
                             sorted[i]->key);
             break;
         }

@@ -41,9 +41,9 @@ static const struct {
     const char *name;
     size_t size;
 } st_dtypes[] = {
-    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2},
-    {"U16", 2},  {"F16", 2}, {"BF16", 2}, {"I32", 4},    {"U32", 4},     {"F32", 4},
-    {"I64", 8},  {"U64", 8}, {"F64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+    {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8},
 };
 
 static size_t dtype_size(const char *name)
@@ -90,12 +90,11 @@ static tdl_status check_entry(st_file *f, const tdl_json_member *m, st_entry *e,
     e->name_len = m->key_len;
     const tdl_json *v = &m->value;
     if (v->type != TDL_JSON_OBJECT)
-        return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': entry '%.*s' is %s, not an object", path,
-                          nl, e->name, tdl_json_type_name(v->type));
+        return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': entry '%.*s' is %s, not an object", path, nl,
+                          e->name, tdl_json_type_name(v->type));
     for (size_t i = 0; i < v->len; ++i) {
         const char *k = v->members[i].key;
-        if (strcmp(k, "dtype") != 0 && strcmp(k, "shape") != 0 &&
-            strcmp(k, "data_offsets") != 0)
+        if (strcmp(k, "dtype") != 0 && strcmp(k, "shape") != 0 && strcmp(k, "data_offsets") != 0)
             return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': tensor '%.*s' has an unknown key '%.*s'",
                               path, nl, e->name, name_shown(v->members[i].key_len), k);
     }
@@ -103,8 +102,10 @@ static tdl_status check_entry(st_file *f, const tdl_json_member *m, st_entry *e,
     const tdl_json *sh = tdl_json_get(v, "shape");
     const tdl_json *off = tdl_json_get(v, "data_offsets");
     if (!dt || !sh || !off)
-        return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': tensor '%.*s' has no '%s'", path, nl,
-                          e->name, !dt ? "dtype" : !sh ? "shape" : "data_offsets");
+        return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': tensor '%.*s' has no '%s'", path, nl, e->name,
+                          !dt   ? "dtype"
+                          : !sh ? "shape"
+                                : "data_offsets");
     if (dt->type != TDL_JSON_STRING)
         return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': tensor '%.*s': dtype is %s, not a string",
                           path, nl, e->name, tdl_json_type_name(dt->type));
@@ -147,8 +148,8 @@ static tdl_status check_entry(st_file *f, const tdl_json_member *m, st_entry *e,
                           "data, which has %llu bytes",
                           path, nl, e->name, (unsigned long long)e->end,
                           (unsigned long long)f->data_size);
-    if (e->elem_size != 0 &&
-        (overflow || numel > UINT64_MAX / e->elem_size || numel * e->elem_size != e->end - e->begin))
+    if (e->elem_size != 0 && (overflow || numel > UINT64_MAX / e->elem_size ||
+                              numel * e->elem_size != e->end - e->begin))
         return tdl_io_msg(msg, TDL_ERR_FORMAT,
                           "'%s': tensor '%.*s' (%s) has %llu bytes of data, its shape needs "
                           "%s%llu",
@@ -181,8 +182,8 @@ static int cmp_entry_name(const void *a, const void *b)
 /* The tensors must tile the data buffer: no gap, no overlap, nothing after. */
 static tdl_status check_coverage(st_file *f, char *msg)
 {
-    const st_entry **by_range = tdl_calloc(f->ctx, f->n_entries ? f->n_entries : 1,
-                                           sizeof *by_range);
+    const st_entry **by_range =
+        tdl_calloc(f->ctx, f->n_entries ? f->n_entries : 1, sizeof *by_range);
     if (!by_range)
         return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", f->path);
     for (size_t i = 0; i < f->n_entries; ++i)
@@ -196,8 +197,8 @@ static tdl_status check_coverage(st_file *f, char *msg)
             st = tdl_io_msg(msg, TDL_ERR_FORMAT,
                             "'%s': tensor '%.*s' starts at byte %llu of the data, expected %llu "
                             "(tensors must be contiguous and must not overlap)",
-                            f->path, name_shown(e->name_len), e->name,
-                            (unsigned long long)e->begin, (unsigned long long)expect);
+                            f->path, name_shown(e->name_len), e->name, (unsigned long long)e->begin,
+                            (unsigned long long)expect);
         expect = e->end;
     }
     if (st == TDL_OK && expect != f->data_size)
@@ -227,9 +228,8 @@ static tdl_status parse_file(st_file *f, char *msg)
                           "only %zu bytes follow",
                           path, (unsigned long long)n, f->size - 8);
     if (n > TDL_ST_MAX_HEADER)
-        return tdl_io_msg(msg, TDL_ERR_FORMAT,
-                          "'%s': header length %llu exceeds the %d-byte limit", path,
-                          (unsigned long long)n, TDL_ST_MAX_HEADER);
+        return tdl_io_msg(msg, TDL_ERR_FORMAT, "'%s': header length %llu exceeds the %d-byte limit",
+                          path, (unsigned long long)n, TDL_ST_MAX_HEADER);
     char jmsg[TDL_ERRMSG_MAX];
     st = tdl_json_parse(f->ctx, (const char *)f->bytes + 8, (size_t)n, &f->header, jmsg);
     if (st == TDL_ERR_OUT_OF_MEMORY)
@@ -255,11 +255,10 @@ static tdl_status parse_file(st_file *f, char *msg)
                                   path, tdl_json_type_name(m->value.type));
             for (size_t k = 0; k < m->value.len; ++k)
                 if (m->value.members[k].value.type != TDL_JSON_STRING)
-                    return tdl_io_msg(msg, TDL_ERR_FORMAT,
-                                      "'%s': __metadata__ value '%.*s' is %s, not a string", path,
-                                      name_shown(m->value.members[k].key_len),
-                                      m->value.members[k].key,
-                                      tdl_json_type_name(m->value.members[k].value.type));
+                    return tdl_io_msg(
+                        msg, TDL_ERR_FORMAT, "'%s': __metadata__ value '%.*s' is %s, not a string",
+                        path, name_shown(m->value.members[k].key_len), m->value.members[k].key,
+                        tdl_json_type_name(m->value.members[k].value.type));
             continue;
         }
         st = check_entry(f, m, &f->entries[f->n_entries], msg);
@@ -299,8 +298,7 @@ static tdl_status match(st_file *f, tdl_graph *g, int32_t flags, char *msg)
         int32_t ndim;
         int64_t dims[TDL_MAX_DIMS];
         if (tdl_node_shape(p, &ndim, dims) != TDL_OK || !tdl_param_data(p))
-            return tdl_io_msg(msg, TDL_ERR_INTERNAL, "parameter '%.*s' is unreadable", nl,
-                              e->name);
+            return tdl_io_msg(msg, TDL_ERR_INTERNAL, "parameter '%.*s' is unreadable", nl, e->name);
         int same = (size_t)ndim == e->shape->len;
         for (int32_t d = 0; same && d < ndim; ++d)
             same = dims[d] >= 0 && (uint64_t)dims[d] == e->shape->items[d].u;
@@ -331,8 +329,8 @@ TDL_API tdl_status tdl_load_weights_ex(tdl_graph *g, const char *path, int32_t f
     if (!path)
         return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT, "tdl_load_weights: path is NULL");
     if (flags & ~(int32_t)(TDL_LOAD_ALLOW_MISSING | TDL_LOAD_ALLOW_UNUSED))
-        return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
-                              "tdl_load_weights: unknown flags 0x%x", (unsigned)flags);
+        return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT, "tdl_load_weights: unknown flags 0x%x",
+                              (unsigned)flags);
     st_file f;
     memset(&f, 0, sizeof f);
     f.ctx = tdl_graph_ctx(g);

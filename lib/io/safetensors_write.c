@@ -119,8 +119,8 @@ static tdl_status collect(tdl_graph *g, const char *path, out_tensor *ts, int64_
                               (long long)i);
         if (!tdl_json_valid_utf8(t->name, strlen(t->name)))
             return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT,
-                              "cannot write '%s': parameter name '%.200s' is not valid UTF-8",
-                              path, t->name);
+                              "cannot write '%s': parameter name '%.200s' is not valid UTF-8", path,
+                              t->name);
         if (strcmp(t->name, "__metadata__") == 0)
             return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT,
                               "cannot write '%s': a parameter is named '__metadata__', which "
@@ -132,8 +132,8 @@ static tdl_status collect(tdl_graph *g, const char *path, out_tensor *ts, int64_
                 return tdl_io_msg(msg, TDL_ERR_INTERNAL,
                                   "parameter '%.200s' has a symbolic dimension", t->name);
             if (t->shape[d] != 0 && t->numel > UINT64_MAX / 4 / (uint64_t)t->shape[d])
-                return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT,
-                                  "parameter '%.200s' is too large", t->name);
+                return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT, "parameter '%.200s' is too large",
+                                  t->name);
             t->numel *= (uint64_t)t->shape[d];
         }
     }
@@ -165,8 +165,7 @@ static tdl_status build_header(tdl_ctx *ctx, const out_tensor *ts, int64_t n, te
         text_u64(h, offset);
         text_str(h, ",");
         if (t->numel * 4 > UINT64_MAX - offset)
-            return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT, "cannot write '%s': too large",
-                              path);
+            return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT, "cannot write '%s': too large", path);
         offset += t->numel * 4;
         text_u64(h, offset);
         text_str(h, "]}");
@@ -175,8 +174,8 @@ static tdl_status build_header(tdl_ctx *ctx, const out_tensor *ts, int64_t n, te
     while (!h->failed && (8 + h->len) % 8 != 0)
         text_str(h, " ");
     if (h->failed)
-        return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY,
-                          "out of memory building the header of '%s'", path);
+        return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY, "out of memory building the header of '%s'",
+                          path);
     if (h->len > TDL_ST_MAX_HEADER)
         return tdl_io_msg(msg, TDL_ERR_INVALID_ARGUMENT,
                           "cannot write '%s': the header would be %zu bytes, over the %d-byte "

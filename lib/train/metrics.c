@@ -66,8 +66,8 @@ static tdl_status check_update(tdl_metrics *m, const char *fn, const void *a, co
     if (!m)
         return tdl_fail(NULL, NULL, TDL_ERR_INVALID_ARGUMENT, "%s: m is NULL", fn);
     if (n < 0)
-        return tdl_fail(m->ctx, m->ctx->error, TDL_ERR_INVALID_ARGUMENT, "%s: n is %lld (< 0)",
-                        fn, (long long)n);
+        return tdl_fail(m->ctx, m->ctx->error, TDL_ERR_INVALID_ARGUMENT, "%s: n is %lld (< 0)", fn,
+                        (long long)n);
     if (n > 0 && (!a || !labels))
         return tdl_fail(m->ctx, m->ctx->error, TDL_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !a ? a_name : "labels");
@@ -206,7 +206,8 @@ typedef struct sbuf {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static void
+sb_printf(sbuf *b, const char *fmt, ...)
 {
     char *dst = b->len < b->size ? b->buf + b->len : NULL;
     size_t room = b->len < b->size ? b->size - b->len : 0;
@@ -268,8 +269,8 @@ TDL_API tdl_status tdl_metrics_report(const tdl_metrics *m, const char *const *c
         sp += p;
         sr += r;
         sf += f;
-        sb_printf(&b, "%-*.*s  %9.4f  %9.4f  %9.4f  %9lld\n", w, w,
-                  class_name(class_names, c, tmp), p, r, f, (long long)support);
+        sb_printf(&b, "%-*.*s  %9.4f  %9.4f  %9.4f  %9lld\n", w, w, class_name(class_names, c, tmp),
+                  p, r, f, (long long)support);
     }
     sb_printf(&b, "\n%-*s  %9s  %9s  %9.4f  %9lld\n", w, "accuracy", "", "",
               tdl_metrics_accuracy(m), (long long)m->total);

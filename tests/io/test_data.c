@@ -305,14 +305,14 @@ static void test_idx_int32_labels_and_io_errors(void **state)
     unsigned char img[256], lab[64];
     size_t ilen = make_images(img);
     const uint32_t dims[] = {N_IMG};
+    /* Big-endian int32 labels; the first is 300 (0x012c). */
     unsigned char be[4 * N_IMG];
     for (int i = 0; i < N_IMG; ++i) {
         be[4 * i] = be[4 * i + 1] = be[4 * i + 2] = 0;
         be[4 * i + 3] = LABELS[i];
     }
-    be[3] = 0; /* label 0 is 256 * 0 + 0; make one label 300 */
-    be[2] = 1;
-    be[3] = 44;
+    be[2] = 0x01;
+    be[3] = 0x2c;
     size_t llen = make_idx(lab, 0x0C, 1, dims, be, sizeof be);
     char ip[300], lp[300];
     write_bytes(path_in(f, "i", ip, sizeof ip), img, ilen);

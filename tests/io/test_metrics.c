@@ -109,10 +109,10 @@ static void test_scores_first_max(void **state)
     tdl_metrics *m;
     assert_int_equal(tdl_metrics_create(*state, 3, &m), TDL_OK);
     const float scores[] = {
-        0.1f, 0.9f, 0.9f,              /* tie: the first maximum, class 1 */
+        0.1f,      0.9f,      0.9f,      /* tie: the first maximum, class 1 */
         -INFINITY, -INFINITY, -INFINITY, /* all equal: class 0 */
-        1.0f, INFINITY, 2.0f,          /* class 1 */
-        3.0f, -1.0f, 2.0f,             /* class 0 */
+        1.0f,      INFINITY,  2.0f,      /* class 1 */
+        3.0f,      -1.0f,     2.0f,      /* class 0 */
     };
     const int32_t labels[] = {1, 2, 1, 2};
     assert_int_equal(tdl_metrics_update_scores(m, scores, labels, 4), TDL_OK);
@@ -192,7 +192,7 @@ static void test_report(void **state)
     /* One line per class, aligned: every class row has the same length. */
     assert_non_null(strstr(full, "precision"));
     assert_non_null(strstr(full, "2             0.7500     0.7500     0.7500          4\n"));
-    assert_non_null(strstr(full, "accuracy                              0.7000         10\n"));
+    assert_non_null(strstr(full, "accuracy                            0.7000         10\n"));
     assert_non_null(strstr(full, "confusion matrix"));
     assert_non_null(strstr(full, "\n0          2  1  0\n1          0  2  1\n2          1  0  3\n"));
 
@@ -208,10 +208,10 @@ static void test_report(void **state)
     const char *names[] = {"T-shirt/top", "Trouser", NULL};
     assert_int_equal(tdl_metrics_report(m, names, full, sizeof full, &needed2), TDL_OK);
     assert_int_equal(strlen(full), needed2);
-    assert_non_null(strstr(full, "T-shirt/top      0.6667     0.6667     0.6667          3\n"));
-    assert_non_null(strstr(full, "Trouser          0.6667"));
-    assert_non_null(strstr(full, "\n2                0.7500"));
-    assert_non_null(strstr(full, "macro avg        0.6944     0.6944     0.6944         10\n"));
+    assert_non_null(strstr(full, "T-shirt/top     0.6667     0.6667     0.6667          3\n"));
+    assert_non_null(strstr(full, "Trouser         0.6667"));
+    assert_non_null(strstr(full, "\n2               0.7500"));
+    assert_non_null(strstr(full, "macro avg       0.6944     0.6944     0.6944         10\n"));
 
     assert_int_equal(tdl_metrics_report(m, NULL, NULL, 10, NULL), TDL_ERR_INVALID_ARGUMENT);
     assert_int_equal(tdl_metrics_report(NULL, NULL, full, sizeof full, NULL),

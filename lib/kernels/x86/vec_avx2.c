@@ -1,17 +1,126 @@
-/* TEMPORARY: forwards to the portable versions until the avx2 code lands. */
+/* AVX2 + FMA vector kernels: the operations vec_template.h needs (8 lanes,
+ * masked tails: nothing outside [0, n) is read or written), plus the
+ * reductions whose order is fixed: vsum and vmax. Accuracy: see
+ * vec_template.h. */
+#include <immintrin.h>
+#include <math.h>
+
 #include "kernels/kernels.h"
 #include "kernels/kernels_isa.h"
 
-void tdlk_vexp_avx2(int64_t n, const float *x, float *y) { tdlk_vexp_ref(n, x, y); }
-void tdlk_vtanh_avx2(int64_t n, const float *x, float *y) { tdlk_vtanh_ref(n, x, y); }
-void tdlk_vsigmoid_avx2(int64_t n, const float *x, float *y) { tdlk_vsigmoid_ref(n, x, y); }
-void tdlk_vgelu_avx2(int64_t n, const float *x, float *y) { tdlk_vgelu_ref(n, x, y); }
-float tdlk_vsum_avx2(int64_t n, const float *x) { return tdlk_vsum_ref(n, x); }
-float tdlk_vmax_avx2(int64_t n, const float *x) { return tdlk_vmax_ref(n, x); }
-void tdlk_softmax_rows_avx2(int64_t r, int64_t c, const float *x, float *y) { tdlk_softmax_rows_ref(r, c, x, y); }
-void tdlk_log_softmax_rows_avx2(int64_t r, int64_t c, const float *x, float *y) { tdlk_log_softmax_rows_ref(r, c, x, y); }
-void tdlk_vaxpy_avx2(int64_t n, float alpha, const float *x, float *y) { tdlk_vaxpy_ref(n, alpha, x, y); }
-void tdlk_adam_update_avx2(int64_t n, float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, int decoupled, float bc1, float bc2)
+typedef __m256 vf;
+#define VF_W 8
+#define TDLK_SFX(name) name##_avx2
+
+/* All-ones in the lanes below k. */
+static inline __m256i lane_mask(int64_t k)
 {
-    tdlk_adam_update_ref(n, p, g, m, v, lr, b1, b2, eps, wd, decoupled, bc1, bc2);
+    int32_t kk = k > 8 ? 8 : (int32_t)k;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(kk), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+
+static inline vf vf_set1(float v) { return _mm256_set1_ps(v); }
+static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vf_load_part(const float *p, int64_t k, float fill)
+{
+    __m256i m = lane_mask(k);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m),
+                            _mm256_castsi256_ps(m));
+}
+static inline void vf_store_part(float *p, vf v, int64_t k)
+{
+    _mm256_maskstore_ps(p, lane_mask(k), v);
+}
+static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf vf_sqrt(vf a) { return _mm256_sqrt_ps(a); }
+static inline vf vf_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vf_fms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
+static inline vf vf_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+/* x86 min/max return the second operand when either is NaN */
+static inline vf vf_min(vf c, vf x) { return _mm256_min_ps(c, x); }
+static inline vf vf_max(vf c, vf x) { return _mm256_max_ps(c, x); }
+static inline vf vf_round(vf x)
+{
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+/* p 2^n as p 2^(n/2) 2^(n - n/2): both factors are normal floats for n in
+ * [-150, 130], and only the last product rounds (into subnormals too). */
+static inline vf vf_ldexp(vf p, vf n)
+{
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    __m256i bias = _mm256_set1_epi32(127);
+    vf s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    vf s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+static inline vf vf_copysign(vf mag, vf sgn)
+{
+    const vf sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, mag), _mm256_and_ps(sign, sgn));
+}
+static inline vf vf_select_lt(vf a, vf b, vf t, vf f)
+{
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+}
+static inline float vf_hsum(vf v)
+{
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+float tdlk_vsum_avx2(int64_t n, const float *x)
+{
+    /* The canonical order of tdlk_vsum_ref: lane l of acc[q] is s[8q + l]. */
+    __m256 acc[8];
+    for (int q = 0; q < 8; q++)
+        acc[q] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int q = 0; q < 8; q++)
+            acc[q] = _mm256_add_ps(acc[q], _mm256_loadu_ps(x + i + 8 * q));
+    for (int q = 0; q < 8 && i + 8 * q < n; q++) {
+        /* lanes past the end keep their value exactly (also -0) */
+        __m256i m = lane_mask(n - i - 8 * q);
+        __m256 s = _mm256_add_ps(acc[q], _mm256_maskload_ps(x + i + 8 * q, m));
+        acc[q] = _mm256_blendv_ps(acc[q], s, _mm256_castsi256_ps(m));
+    }
+    /* v[j] = (s[j] + s[j+16]) + (s[j+32] + s[j+48]): lanes 0-7 and 8-15 */
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[4], acc[6]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[3]), _mm256_add_ps(acc[5], acc[7]));
+    return vf_hsum(_mm256_add_ps(lo, hi));
+}
+
+float tdlk_vmax_avx2(int64_t n, const float *x)
+{
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, nan = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+        m0 = _mm256_max_ps(m0, a);
+        m1 = _mm256_max_ps(m1, b);
+    }
+    for (; i < n; i += 8) {
+        __m256 a = vf_load_part(x + i, n - i, -INFINITY);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+        m0 = _mm256_max_ps(m0, a);
+    }
+    if (_mm256_movemask_ps(nan))
+        return NAN;
+    m0 = _mm256_max_ps(m0, m1);
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(m0), _mm256_extractf128_ps(m0, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+#include "kernels/vec_template.h"
