@@ -8,6 +8,26 @@
  * (torch.optim.*), so hyper-parameters carry over. Parameters are split into
  * groups by name prefix (group 0 holds everything no other group claims);
  * each group has its own learning rate, weight decay and can be frozen.
+ * Group membership is resolved at each step, so parameters added later are included.
+ *
+ * **Learning-rate schedule.** With t the number of steps already taken (0 for
+ * the first step) and W = TDL_OPT_WARMUP_STEPS, a step uses base * f(t):
+ * during warm-up (t < W) f = (t + 1) / W; afterwards, with u = t - W,
+ * constant: f = 1; step: f = gamma^floor(u / step_size); cosine:
+ * f = m + (1 - m)(1 + cos(pi u / T)) / 2 for u < T and m after, where
+ * T = TDL_OPT_TOTAL_STEPS and m = TDL_OPT_MIN_LR (it stays at the floor).
+ * TDL_SCHED_STEP needs TDL_OPT_STEP_SIZE and TDL_SCHED_COSINE needs
+ * TDL_OPT_TOTAL_STEPS: a step without them fails with TDL_ERR_INVALID_ARGUMENT.
+ *
+ * **Gradient norm and clipping.** The global L2 norm is computed in double
+ * over the trainable, non-frozen parameters in parameter order (so it is
+ * deterministic). A non-finite norm fails the step with TDL_ERR_NON_FINITE
+ * (naming the parameter) even when clipping is off. Clipping scales the
+ * gradients in place, as torch.nn.utils.clip_grad_norm_ does.
+ *
+ * **Failure safety.** All checks and allocations happen before any parameter
+ * changes: a failed step changes nothing and the next one may succeed.
+ * Adam's step count is kept per parameter (as PyTorch does).
  *
  * Threading: used by one thread at a time, like its graph.
  */

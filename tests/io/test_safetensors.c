@@ -32,12 +32,20 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (!f || tdl_ctx_create(&f->ctx) != TDL_OK)
+    if (!f)
         return -1;
+    if (tdl_ctx_create(&f->ctx) != TDL_OK) {
+        fprintf(stderr, "%s\n", tdl_last_error());
+        free(f);
+        return -1;
+    }
     const char *tmp = getenv("TMPDIR");
     snprintf(f->dir, sizeof f->dir, "%s/tdl-st-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (!mkdtemp(f->dir)) {
+        tdl_ctx_destroy(f->ctx);
+        free(f);
         return -1;
+    }
     snprintf(f->path, sizeof f->path, "%s/w.safetensors", f->dir);
     *state = f;
     return 0;
