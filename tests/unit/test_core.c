@@ -1,6 +1,8 @@
 /* Context, version, status strings, logging. */
 #include "test_util.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 #include "core/context.h"

@@ -2,6 +2,8 @@
  * allocation failure at every point of a whole training scenario. */
 #include "test_util.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
