@@ -8,6 +8,12 @@
  * into any graph that names its parameters the same (transfer learning: load,
  * then freeze with tdl_param_set_trainable()). Files written by PyTorch's
  * `safetensors.torch.save_file` with F32 tensors load as they are.
+ *
+ * tiny-dl writes tensors sorted by name (so the file depends only on the
+ * parameters, not on the order the graph made them), metadata
+ * {"format": "pt", "generator": "tiny-dl <version>"}, and pads the header
+ * so that the data starts 8-byte aligned. Files are POSIX-written
+ * (open/fsync/rename).
  */
 #ifndef TINY_DL_IO_H
 #define TINY_DL_IO_H

@@ -21,6 +21,10 @@
 #define TDLK_GEMM_MB 1536 /* rows of A packed at once */
 #define TDLK_GEMM_NB 3072 /* columns of B packed at once */
 #define TDLK_GEMM_TILE_N 384 /* columns of a tile (its B block stays in L2) */
+#define TDLK_GEMM_MIN_FLOPS 1.5e6 /* least work worth a thread */
+#ifndef TDLK_GEMM_DIRECT_A_PANELS
+#define TDLK_GEMM_DIRECT_A_PANELS 2 /* at most this many B panels: A not packed */
+#endif
 
 #if TDL_SIMD_AVX512
 #define TDLK_GEMM_ARCH (&tdlk_gemm_avx512)
@@ -43,6 +47,7 @@ typedef struct gemm_job {
     int64_t j0, nb;     /* column block */
     int64_t p0, kc;     /* depth block */
     float *ap, *bp;     /* packed blocks */
+    int direct_a;       /* A read in place by arch->kernel_ua (ap unused) */
     int64_t a_panels;   /* A panels to pack in this step */
     int64_t b_panels;   /* B panels to pack in this step (0: already packed) */
     int64_t pack_grain; /* panels per packing chunk */
@@ -92,8 +97,16 @@ static void tile_range(void *arg, int64_t begin, int64_t end)
         int64_t jr0 = tn * j->tile_n, jr1 = min64(jr0 + j->tile_n, cdiv(j->nb, nr));
         for (int64_t ir = ir0; ir < ir1; ir++) {
             int64_t rows = min64(mr, j->mb - ir * mr);
+            int64_t i = j->i0 + ir * mr;
+            float *crow = j->c + i * j->ldc + j->j0;
+            if (j->direct_a) {
+                const float *a = j->trans_a ? j->a + j->p0 * j->lda + i : j->a + i * j->lda + j->p0;
+                for (int64_t jr = jr0; jr < jr1; jr++)
+                    ar->kernel_ua(j->trans_a, kc, a, j->lda, j->bp + jr * kc * nr, crow + jr * nr,
+                                  j->ldc, j->alpha, j->beta, rows, min64(nr, j->nb - jr * nr));
+                continue;
+            }
             const float *ap = j->ap + ir * kc * mr;
-            float *crow = j->c + (j->i0 + ir * mr) * j->ldc + j->j0;
             for (int64_t jr = jr0; jr < jr1; jr++) {
                 int64_t cols = min64(nr, j->nb - jr * nr);
                 ar->kernel(kc, ap, j->bp + jr * kc * nr, crow + jr * nr, j->ldc, j->alpha,
@@ -121,6 +134,17 @@ static int64_t depth_block(const tdlk_gemm_arch *ar, int64_t k)
 {
     int64_t nblk = cdiv(k, ar->kc);
     return cdiv(k, nblk);
+}
+
+/* Reads A in place instead of packing it when each A micro-panel is used by
+ * few B micro-panels (packing would cost about as much as it saves), unless
+ * the rows of A are a multiple of 4 KiB apart (L1 set conflicts). */
+static int direct_a(const tdlk_gemm_arch *ar, int trans_a, int64_t lda, int64_t nb)
+{
+    if (!ar->kernel_ua || cdiv(nb, ar->nr) > TDLK_GEMM_DIRECT_A_PANELS)
+        return 0;
+    (void)trans_a;
+    return lda % 1024 != 0;
 }
 
 /* Splits the mb x nb block into tiles: few large tiles on one thread, enough
@@ -154,7 +178,16 @@ static int sgemm_one(const tdlk_env *env, int trans_a, int trans_b, int64_t m, i
 {
     const tdlk_gemm_arch *ar = TDLK_GEMM_ARCH;
     tdl_pool *pool = env ? env->pool : NULL;
+    /* Small products do not pay for waking threads: aim at >= MIN_FLOPS per
+     * thread (the split into tiles never changes the results). */
+    double flops = 2.0 * (double)m * (double)n * (double)k;
     int32_t threads = tdl_pool_threads(pool);
+    if (flops < TDLK_GEMM_MIN_FLOPS * threads)
+        threads = (int32_t)(flops / TDLK_GEMM_MIN_FLOPS);
+    if (threads <= 1) {
+        threads = 1;
+        pool = NULL;
+    }
     int64_t kc_max = depth_block(ar, k);
     int64_t mb_max = min64(m, TDLK_GEMM_MB), nb_max = min64(n, TDLK_GEMM_NB);
 
@@ -175,7 +208,8 @@ static int sgemm_one(const tdlk_env *env, int trans_a, int trans_b, int64_t m, i
             for (int64_t i0 = 0; i0 < m; i0 += mb_max) {
                 j.i0 = i0;
                 j.mb = min64(mb_max, m - i0);
-                j.a_panels = cdiv(j.mb, ar->mr);
+                j.direct_a = direct_a(ar, trans_a, lda, j.nb);
+                j.a_panels = j.direct_a ? 0 : cdiv(j.mb, ar->mr);
                 j.b_panels = i0 == 0 ? cdiv(j.nb, ar->nr) : 0;
                 int64_t panels = j.a_panels + j.b_panels;
                 j.pack_grain = threads > 1 ? cdiv(panels, 8 * (int64_t)threads) : panels;

@@ -31,6 +31,12 @@ typedef struct tdlk_gemm_arch {
      * element; 1 <= rows <= mr, 1 <= cols <= nr. */
     void (*kernel)(int64_t depth, const float *a, const float *b, float *c, int64_t ldc,
                    float alpha, float beta, int64_t rows, int64_t cols);
+    /* Optional (NULL: A is always packed): the same tile reading op(A)
+     * straight from the caller's matrix, a pointing at element (0, 0) of the
+     * tile's rows: (i, p) at a[i * lda + p], or at a[p * lda + i] if trans.
+     * Reads only the `rows` rows that exist. */
+    void (*kernel_ua)(int trans, int64_t depth, const float *a, int64_t lda, const float *b,
+                      float *c, int64_t ldc, float alpha, float beta, int64_t rows, int64_t cols);
 } tdlk_gemm_arch;
 
 /* Portable C (kernels/gemm_generic.c), used by simd=none. */

@@ -180,10 +180,11 @@ tdl_node *tdl_step(tdl_graph *g, tdl_node *x)
 
 static tdl_node *unary_with(tdl_graph *g, const tdl_op_def *op, tdl_node *x, float alpha)
 {
+    if (tdl_builder_check(g, op->name, 1, &x))
+        return NULL; /* NULL graph or node: reported like every builder */
     if (!isfinite(alpha))
-        return g ? tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s: parameter is not finite",
-                                    op->name)
-                 : NULL;
+        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s '%s': parameter %g is not finite",
+                                op->name, x->name, (double)alpha);
     tdl_attrs at;
     memset(&at, 0, sizeof at);
     at.f[0] = alpha;

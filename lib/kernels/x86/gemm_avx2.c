@@ -1,6 +1,7 @@
 /* AVX2 + FMA GEMM register tile: 6 x 16 (12 ymm accumulators, two B
  * vectors, A broadcast from memory). Edges: a specialised tile per row count
- * and per vector count; partial columns through masked loads/stores of C. */
+ * and per vector count; partial columns through masked loads/stores of C.
+ * A is read packed, or straight from the caller's matrix (kernel_ua). */
 #include <immintrin.h>
 
 #include "kernels/kernels_isa.h"
@@ -11,6 +12,9 @@
 #define KC 384
 
 #define TDLK_INLINE static inline __attribute__((always_inline))
+
+/* How the tile reads A: element (i, p) at a[i * rs + p * cs]. */
+enum { A_PACKED, /* rs = 1, cs = MR */ A_COLS, /* rs = 1, cs = lda */ A_ROWS /* rs = lda, cs = 1 */ };
 
 static void pack_a(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth, float *dst)
 {
@@ -28,12 +32,6 @@ static void pack_b(int trans, const float *b, int64_t ldb, int64_t depth, int64_
         tdlk_x86_copy_pack(b, ldb, cols, depth, dst, NR);
 }
 
-static inline __m256i lane_mask(int64_t k)
-{
-    int32_t kk = k > 8 ? 8 : k < 0 ? 0 : (int32_t)k;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(kk), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 TDLK_INLINE void store_row(float *c, __m256 acc, __m256 va, float beta, __m256 vb, int full,
                            __m256i m)
 {
@@ -49,8 +47,9 @@ TDLK_INLINE void store_row(float *c, __m256 acc, __m256 va, float beta, __m256 v
     }
 }
 
-TDLK_INLINE void tile(const int rows, const int nv, int64_t depth, const float *a, const float *b,
-                      float *c, int64_t ldc, float alpha, float beta, int64_t cols)
+TDLK_INLINE void tile(const int rows, const int nv, const int amode, int64_t depth, const float *a,
+                      int64_t lda, const float *b, float *c, int64_t ldc, float alpha, float beta,
+                      int64_t cols)
 {
     __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
@@ -59,21 +58,23 @@ TDLK_INLINE void tile(const int rows, const int nv, int64_t depth, const float *
         c1[i] = _mm256_setzero_ps();
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     }
+    const int64_t rs = amode == A_ROWS ? lda : 1;
+    const int64_t cs = amode == A_PACKED ? MR : amode == A_COLS ? lda : 1;
     for (int64_t p = 0; p < depth; p++) {
         __m256 b0 = _mm256_loadu_ps(b);
         __m256 b1 = nv == 2 ? _mm256_loadu_ps(b + 8) : b0;
 #pragma GCC unroll 6
         for (int i = 0; i < rows; i++) {
-            __m256 av = _mm256_broadcast_ss(a + i);
+            __m256 av = _mm256_broadcast_ss(a + i * rs);
             c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
             if (nv == 2)
                 c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
         }
-        a += MR;
+        a += cs;
         b += NR;
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
+    __m256i m0 = tdlk_x86_lanes(cols), m1 = tdlk_x86_lanes(cols - 8);
     int full0 = cols >= 8, full1 = cols >= 16;
 #pragma GCC unroll 6
     for (int i = 0; i < rows; i++) {
@@ -83,26 +84,50 @@ TDLK_INLINE void tile(const int rows, const int nv, int64_t depth, const float *
     }
 }
 
+#define TDLK_TILE_SWITCH(amode)                                                                    \
+    switch (rows * 2 + (cols > 8)) {                                                               \
+        TDLK_CASE(amode, 1) TDLK_CASE(amode, 2) TDLK_CASE(amode, 3)                                \
+        TDLK_CASE(amode, 4) TDLK_CASE(amode, 5) TDLK_CASE(amode, 6)                                \
+    default:                                                                                       \
+        break;                                                                                     \
+    }
+#define TDLK_CASE(amode, r)                                                                        \
+    case 2 * r:                                                                                    \
+        tile(r, 1, amode, depth, a, lda, b, c, ldc, alpha, beta, cols);                            \
+        break;                                                                                     \
+    case 2 * r + 1:                                                                                \
+        tile(r, 2, amode, depth, a, lda, b, c, ldc, alpha, beta, cols);                            \
+        break;
+
 static void kernel(int64_t depth, const float *a, const float *b, float *c, int64_t ldc,
                    float alpha, float beta, int64_t rows, int64_t cols)
 {
-    /* Narrow tiles (cols <= 8) skip the second vector column. */
-    int nv = cols > 8 ? 2 : 1;
-    switch (rows * 2 + nv - 1) {
-#define TDLK_CASE(r)                                                                               \
-    case 2 * r:                                                                                    \
-        tile(r, 1, depth, a, b, c, ldc, alpha, beta, cols);                                        \
-        break;                                                                                     \
-    case 2 * r + 1:                                                                                \
-        tile(r, 2, depth, a, b, c, ldc, alpha, beta, cols);                                        \
-        break;
-        TDLK_CASE(1) TDLK_CASE(2) TDLK_CASE(3) TDLK_CASE(4) TDLK_CASE(5) TDLK_CASE(6)
-#undef TDLK_CASE
-    default:
-        break;
-    }
+    const int64_t lda = MR;
+    TDLK_TILE_SWITCH(A_PACKED)
+}
+
+static void kernel_cols(int64_t depth, const float *a, int64_t lda, const float *b, float *c,
+                        int64_t ldc, float alpha, float beta, int64_t rows, int64_t cols)
+{
+    TDLK_TILE_SWITCH(A_COLS)
+}
+
+static void kernel_rows(int64_t depth, const float *a, int64_t lda, const float *b, float *c,
+                        int64_t ldc, float alpha, float beta, int64_t rows, int64_t cols)
+{
+    TDLK_TILE_SWITCH(A_ROWS)
+}
+
+static void kernel_ua(int trans, int64_t depth, const float *a, int64_t lda, const float *b,
+                      float *c, int64_t ldc, float alpha, float beta, int64_t rows, int64_t cols)
+{
+    if (trans)
+        kernel_cols(depth, a, lda, b, c, ldc, alpha, beta, rows, cols);
+    else
+        kernel_rows(depth, a, lda, b, c, ldc, alpha, beta, rows, cols);
 }
 
 const tdlk_gemm_arch tdlk_gemm_avx2 = {
     .mr = MR, .nr = NR, .kc = KC, .pack_a = pack_a, .pack_b = pack_b, .kernel = kernel,
+    .kernel_ua = kernel_ua,
 };

@@ -13,6 +13,12 @@
 #include <stdint.h>
 #include <string.h>
 
+static inline __m256i tdlk_x86_lanes(int64_t k)
+{
+    int32_t kk = k > 8 ? 8 : k < 0 ? 0 : (int32_t)k;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(kk), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 static inline void tdlk_x86_copy_pack(const float *src, int64_t ld, int64_t r, int64_t depth,
                                       float *dst, int dw)
 {
@@ -25,9 +31,18 @@ static inline void tdlk_x86_copy_pack(const float *src, int64_t ld, int64_t r, i
         }
         return;
     }
+    /* Masked loads read only the r real rows (zeros elsewhere); masked
+     * stores keep within the dw floats of each step. */
     for (int64_t p = 0; p < depth; p++) {
-        memcpy(dst + p * dw, src + p * ld, (size_t)r * sizeof(float));
-        memset(dst + p * dw + r, 0, (size_t)(dw - r) * sizeof(float));
+        const float *s = src + p * ld;
+        float *d = dst + p * dw;
+        for (int q = 0; q < dw; q += 8) {
+            __m256 v = _mm256_maskload_ps(s + q, tdlk_x86_lanes(r - q));
+            if (q + 8 <= dw)
+                _mm256_storeu_ps(d + q, v);
+            else
+                _mm256_maskstore_ps(d + q, tdlk_x86_lanes(dw - q), v);
+        }
     }
 }
 
