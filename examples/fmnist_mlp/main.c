@@ -95,7 +95,7 @@ static void parse(int argc, char **argv, options *o)
     o->limit = 0;
     o->lr = 2e-3f;
     o->smoothing = 0.1f;
-    for (int i = 1; i < argc; ++i) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "missing value after %s\n", a);
@@ -121,7 +121,6 @@ static void parse(int argc, char **argv, options *o)
             fprintf(stderr, "unknown option %s (see the comment at the top of main.c)\n", a);
             exit(2);
         }
-        ++i;
     }
 }
 

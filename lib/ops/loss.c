@@ -189,6 +189,9 @@ TDL_API tdl_node *tdl_mse_loss(tdl_graph *g, tdl_node *pred, tdl_node *target)
     tdl_node *in[2] = {pred, target};
     if (tdl_builder_check(g, "mse_loss", 2, in))
         return NULL;
+    if (pred->dtype != TDL_F32 || target->dtype != TDL_F32)
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "mse_loss: '%s' and '%s' must both be f32",
+                                pred->name, target->name);
     if (!tdl_shape_equal(&pred->shape, &target->shape)) {
         char a[96], b[96];
         tdl_shape_str(&pred->shape, a, sizeof a);

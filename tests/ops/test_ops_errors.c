@@ -333,6 +333,8 @@ static void test_loss_errors(void **state)
     (void)state;
     EXPECT_ERROR(tdl_mse_loss(g, n->a23, n->a33), TDL_ERR_SHAPE, "mse_loss");
     EXPECT_ERROR(tdl_mse_loss(g, n->a23, n->a3), TDL_ERR_SHAPE, "mse_loss");
+    EXPECT_ERROR(tdl_mse_loss(g, n->i23, n->i23), TDL_ERR_DTYPE, "mse_loss");
+    EXPECT_ERROR(tdl_mse_loss(g, n->a23, n->i23), TDL_ERR_DTYPE, "mse_loss");
     EXPECT_ERROR(tdl_cross_entropy(g, n->z45, n->flab4), TDL_ERR_DTYPE, "cross_entropy");
     EXPECT_ERROR(tdl_cross_entropy(g, n->z45, n->lab3), TDL_ERR_SHAPE, "cross_entropy");
     EXPECT_ERROR(tdl_cross_entropy(g, n->z45, n->i23), TDL_ERR_SHAPE, "cross_entropy");
