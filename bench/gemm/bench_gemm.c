@@ -81,8 +81,8 @@ static void run_once(const run_ctx *r)
         return;
     }
 #endif
-    if (tdlk_sgemm(r->env, s->ta, s->tb, s->m, s->n, s->k, 1.0f, r->a, lda, r->b, ldb, 0.0f,
-                   r->c, s->n) != 0) {
+    if (tdlk_sgemm(r->env, s->ta, s->tb, s->m, s->n, s->k, 1.0f, r->a, lda, r->b, ldb, 0.0f, r->c,
+                   s->n) != 0) {
         fprintf(stderr, "tdlk_sgemm failed\n");
         exit(1);
     }
@@ -149,8 +149,8 @@ int main(int argc, char **argv)
     }
     printf("tiny-dl SGEMM (simd=%s) vs OpenBLAS, GFLOP/s, %s of %d samples\n", tdlk_isa_name(),
            use_best ? "best" : "median", SAMPLES);
-    printf("%-20s %5s %5s %5s %2s %2s %3s %9s %9s %6s\n", "shape", "m", "n", "k", "tA", "tB",
-           "thr", "tiny-dl", "OpenBLAS", "ratio");
+    printf("%-20s %5s %5s %5s %2s %2s %3s %9s %9s %6s\n", "shape", "m", "n", "k", "tA", "tB", "thr",
+           "tiny-dl", "OpenBLAS", "ratio");
     for (int t = 0; t < n_threads; t++) {
         tdl_pool *pool = tdl_pool_create(threads[t], b_alloc, b_release, NULL);
         if (!pool)

@@ -40,9 +40,9 @@ struct tdl_pool {
     int64_t grain;
     uint64_t n_chunks;
 
-    _Atomic uint64_t gen;     /* bumped once per job */
-    _Atomic uint64_t claim;   /* (gen & GEN_MASK) << IDX_BITS | next chunk */
-    _Atomic uint64_t n_done;  /* chunks completed in the current job */
+    _Atomic uint64_t gen;    /* bumped once per job */
+    _Atomic uint64_t claim;  /* (gen & GEN_MASK) << IDX_BITS | next chunk */
+    _Atomic uint64_t n_done; /* chunks completed in the current job */
 };
 
 static inline void cpu_relax(void)

@@ -127,6 +127,27 @@ int32_t tdl_find_pass(const tdl_graph *g, const tdl_node *loss)
     return -1;
 }
 
+/* Gradient rules produce gradients for every input, including ones no
+ * parameter needs (e.g. the input gradient of a first layer). Marks the pass
+ * nodes that no parameter gradient depends on as dead, so they are neither
+ * planned nor run. */
+static void prune_pass(tdl_graph *g, int32_t first, tdl_node *const *grads, int32_t np)
+{
+    int32_t end = g->n_nodes;
+    for (int32_t i = first; i < end; ++i)
+        g->nodes[i]->flags |= TDL_NODE_DEAD;
+    for (int32_t p = 0; p < np; ++p)
+        if (grads[p] && grads[p]->id >= first)
+            grads[p]->flags &= ~TDL_NODE_DEAD;
+    for (int32_t i = end - 1; i >= first; --i) {
+        tdl_node *v = g->nodes[i];
+        if (v->flags & TDL_NODE_DEAD)
+            continue;
+        for (int32_t j = 0; j < v->n_inputs; ++j)
+            v->inputs[j]->flags &= ~TDL_NODE_DEAD;
+    }
+}
+
 TDL_API tdl_status tdl_build_gradients(tdl_graph *g, tdl_node *loss)
 {
     if (!g)
@@ -182,6 +203,7 @@ TDL_API tdl_status tdl_build_gradients(tdl_graph *g, tdl_node *loss)
             grads[i] = found[t++];
     tdl_free(ctx, targets);
     tdl_free(ctx, found);
+    prune_pass(g, first, grads, np);
     tdl_grad_pass *pass = &g->passes[g->n_passes++];
     pass->loss = loss;
     pass->first_node = first;

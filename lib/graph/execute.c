@@ -170,7 +170,8 @@ static tdl_status run_nodes(tdl_graph *g, const unsigned char *run, int32_t begi
     ex.batch = batch;
     for (int32_t i = begin; i < end; ++i) {
         tdl_node *v = g->nodes[i];
-        if ((run && !run[i]) || (v->flags & (TDL_NODE_INPUT | TDL_NODE_PARAM | TDL_NODE_CONST)))
+        if ((run && !run[i]) ||
+            (v->flags & (TDL_NODE_INPUT | TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_DEAD)))
             continue;
         tdl_shape_resolve(&v->shape, batch, &v->value_shape);
         if (v->op->flags & TDL_OP_ALIAS) {
@@ -311,7 +312,7 @@ static int value_intact(const tdl_node *v)
     for (int32_t i = 0; i < g->n_nodes; ++i) {
         const tdl_node *w = g->nodes[i];
         if (w == root || w->computed_seq <= root->computed_seq ||
-            (w->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT)) ||
+            (w->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT | TDL_NODE_DEAD)) ||
             (w->op->flags & TDL_OP_ALIAS))
             continue;
         size_t wlo = w->arena_offset;

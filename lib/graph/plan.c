@@ -12,7 +12,7 @@
 
 static int needs_arena(const tdl_node *n)
 {
-    return !(n->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT)) &&
+    return !(n->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT | TDL_NODE_DEAD)) &&
            !(n->op->flags & TDL_OP_ALIAS);
 }
 
@@ -46,6 +46,8 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
         g->nodes[i]->last_use = -1;
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
+        if (v->flags & TDL_NODE_DEAD)
+            continue;
         for (int32_t j = 0; j < v->n_inputs; ++j) {
             tdl_node *r = tdl_plan_root(v->inputs[j]);
             if (r->last_use < i)
@@ -55,7 +57,7 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
     /* outputs (nothing reads them) and parameter gradients stay to the end */
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
-        if (v->last_use < 0)
+        if (v->last_use < 0 && !(v->flags & TDL_NODE_DEAD))
             tdl_plan_root(v)->last_use = INT_MAX;
     }
     for (int32_t p = 0; p < g->n_passes; ++p)
@@ -71,6 +73,8 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
         size_t bytes = node_bytes(v, batch);
+        if (v->flags & TDL_NODE_DEAD)
+            continue;
         if (!needs_arena(v)) {
             size_t exact = (size_t)tdl_shape_numel(&v->shape) * tdl_dtype_size(v->dtype);
             if (v->flags & (TDL_NODE_PARAM | TDL_NODE_CONST))

@@ -91,7 +91,7 @@ TDL_API tdl_status tdl_graph_write_dot(tdl_graph *g, const char *path, int32_t i
     for (int32_t i = 0; i < g->n_nodes; ++i) {
         const tdl_node *v = g->nodes[i];
         int grad = (v->flags & TDL_NODE_BACKWARD) != 0;
-        if (grad && !include_gradients)
+        if ((grad && !include_gradients) || (v->flags & TDL_NODE_DEAD))
             continue;
         char shape[96];
         tdl_shape_str(&v->shape, shape, sizeof shape);

@@ -18,9 +18,9 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_isa.h"
 
-#define TDLK_GEMM_MB 1536 /* rows of A packed at once */
-#define TDLK_GEMM_NB 3072 /* columns of B packed at once */
-#define TDLK_GEMM_TILE_N 384 /* columns of a tile (its B block stays in L2) */
+#define TDLK_GEMM_MB        1536  /* rows of A packed at once */
+#define TDLK_GEMM_NB        3072  /* columns of B packed at once */
+#define TDLK_GEMM_TILE_N    384   /* columns of a tile (its B block stays in L2) */
 #define TDLK_GEMM_MIN_FLOPS 1.5e6 /* least work worth a thread */
 #ifndef TDLK_GEMM_DIRECT_A_PANELS
 #define TDLK_GEMM_DIRECT_A_PANELS 2 /* at most this many B panels: A not packed */
@@ -43,14 +43,14 @@ typedef struct gemm_job {
     int64_t lda, ldb, ldc;
     float *c;
     float alpha, beta;
-    int64_t i0, mb;     /* row block */
-    int64_t j0, nb;     /* column block */
-    int64_t p0, kc;     /* depth block */
-    float *ap, *bp;     /* packed blocks */
-    int direct_a;       /* A read in place by arch->kernel_ua (ap unused) */
-    int64_t a_panels;   /* A panels to pack in this step */
-    int64_t b_panels;   /* B panels to pack in this step (0: already packed) */
-    int64_t pack_grain; /* panels per packing chunk */
+    int64_t i0, mb;         /* row block */
+    int64_t j0, nb;         /* column block */
+    int64_t p0, kc;         /* depth block */
+    float *ap, *bp;         /* packed blocks */
+    int direct_a;           /* A read in place by arch->kernel_ua (ap unused) */
+    int64_t a_panels;       /* A panels to pack in this step */
+    int64_t b_panels;       /* B panels to pack in this step (0: already packed) */
+    int64_t pack_grain;     /* panels per packing chunk */
     int64_t tile_m, tile_n; /* tile size in panels */
     int64_t tiles_m, tiles_n;
 } gemm_job;
@@ -109,8 +109,8 @@ static void tile_range(void *arg, int64_t begin, int64_t end)
             const float *ap = j->ap + ir * kc * mr;
             for (int64_t jr = jr0; jr < jr1; jr++) {
                 int64_t cols = min64(nr, j->nb - jr * nr);
-                ar->kernel(kc, ap, j->bp + jr * kc * nr, crow + jr * nr, j->ldc, j->alpha,
-                           j->beta, rows, cols);
+                ar->kernel(kc, ap, j->bp + jr * kc * nr, crow + jr * nr, j->ldc, j->alpha, j->beta,
+                           rows, cols);
             }
         }
     }
@@ -172,9 +172,9 @@ static void choose_tiles(gemm_job *j, int32_t threads)
     j->tiles_n = cdiv(pn, tn);
 }
 
-static int sgemm_one(const tdlk_env *env, int trans_a, int trans_b, int64_t m, int64_t n,
-                     int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                     int64_t ldb, float beta, float *c, int64_t ldc, float *scratch)
+static int sgemm_one(const tdlk_env *env, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc, float *scratch)
 {
     const tdlk_gemm_arch *ar = TDLK_GEMM_ARCH;
     tdl_pool *pool = env ? env->pool : NULL;
@@ -192,8 +192,16 @@ static int sgemm_one(const tdlk_env *env, int trans_a, int trans_b, int64_t m, i
     int64_t mb_max = min64(m, TDLK_GEMM_MB), nb_max = min64(n, TDLK_GEMM_NB);
 
     gemm_job j = {
-        .arch = ar, .trans_a = trans_a, .trans_b = trans_b, .a = a, .b = b,
-        .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .alpha = alpha,
+        .arch = ar,
+        .trans_a = trans_a,
+        .trans_b = trans_b,
+        .a = a,
+        .b = b,
+        .lda = lda,
+        .ldb = ldb,
+        .ldc = ldc,
+        .c = c,
+        .alpha = alpha,
     };
     j.ap = scratch;
     j.bp = scratch + cdiv(cdiv(mb_max, ar->mr) * ar->mr * kc_max, 16) * 16; /* 64-byte aligned */
@@ -231,6 +239,30 @@ static size_t scratch_floats(int64_t m, int64_t n, int64_t k)
     return (size_t)(cdiv(kc * mb, 16) * 16 + kc * nb);
 }
 
+/* Batches of small products run one product per task (each on one thread,
+ * with its own scratch): same per-element arithmetic, no barrier per item. */
+typedef struct batch_job {
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;
+    int64_t grain;
+    float *scratch;
+    size_t scratch_floats; /* per task, a multiple of 16 */
+} batch_job;
+
+static void batch_range(void *arg, int64_t begin, int64_t end)
+{
+    const batch_job *bj = arg;
+    float *scratch = bj->scratch + (size_t)(begin / bj->grain) * bj->scratch_floats;
+    for (int64_t i = begin; i < end; i++)
+        sgemm_one(NULL, bj->trans_a, bj->trans_b, bj->m, bj->n, bj->k, bj->alpha,
+                  bj->a + i * bj->stride_a, bj->lda, bj->b + i * bj->stride_b, bj->ldb, bj->beta,
+                  bj->c + i * bj->stride_c, bj->ldc, scratch);
+}
+
 int tdlk_sgemm_batched(const tdlk_env *env, int trans_a, int trans_b, int64_t m, int64_t n,
                        int64_t k, float alpha, const float *a, int64_t lda, int64_t stride_a,
                        const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
@@ -243,14 +275,29 @@ int tdlk_sgemm_batched(const tdlk_env *env, int trans_a, int trans_b, int64_t m,
             scale_c(m, n, beta, c + i * stride_c, ldc);
         return 0;
     }
-    size_t bytes = scratch_floats(m, n, k) * sizeof(float);
+    tdl_pool *pool = env ? env->pool : NULL;
+    int32_t threads = tdl_pool_threads(pool);
+    size_t per = (scratch_floats(m, n, k) + 15) / 16 * 16;
+    /* Items too small to be split over the threads: split the batch. */
+    int by_item = threads > 1 && batch > 1 &&
+                  2.0 * (double)m * (double)n * (double)k < TDLK_GEMM_MIN_FLOPS * threads;
+    int64_t tasks = by_item ? min64(batch, 4 * (int64_t)threads) : 1;
+    int64_t grain = cdiv(batch, tasks);
+    tasks = cdiv(batch, grain);
+    size_t bytes = per * (size_t)tasks * sizeof(float);
     int own = !env || !env->alloc || !env->release;
-    float *scratch = own ? aligned_alloc(64, (bytes + 63) / 64 * 64) : env->alloc(env->user, bytes);
+    float *scratch = own ? aligned_alloc(64, bytes) : env->alloc(env->user, bytes);
     if (!scratch)
         return -1;
-    for (int64_t i = 0; i < batch; i++)
-        sgemm_one(env, trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b,
-                  ldb, beta, c + i * stride_c, ldc, scratch);
+    if (by_item) {
+        batch_job bj = {trans_a, trans_b, m,   n,        k,        alpha,    beta,  a,       b,  c,
+                        lda,     ldb,     ldc, stride_a, stride_b, stride_c, grain, scratch, per};
+        tdl_parallel_for(pool, batch, grain, batch_range, &bj);
+    } else {
+        for (int64_t i = 0; i < batch; i++)
+            sgemm_one(env, trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda,
+                      b + i * stride_b, ldb, beta, c + i * stride_c, ldc, scratch);
+    }
     if (own)
         free(scratch);
     else
@@ -262,6 +309,6 @@ int tdlk_sgemm(const tdlk_env *env, int trans_a, int trans_b, int64_t m, int64_t
                float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                float *c, int64_t ldc)
 {
-    return tdlk_sgemm_batched(env, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta,
-                              c, ldc, 0, 1);
+    return tdlk_sgemm_batched(env, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c,
+                              ldc, 0, 1);
 }

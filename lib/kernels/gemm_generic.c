@@ -84,5 +84,10 @@ static void kernel(int64_t depth, const float *a, const float *b, float *c, int6
 }
 
 const tdlk_gemm_arch tdlk_gemm_generic = {
-    .mr = MR, .nr = NR, .kc = KC, .pack_a = pack_a, .pack_b = pack_b, .kernel = kernel,
+    .mr = MR,
+    .nr = NR,
+    .kc = KC,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
+    .kernel = kernel,
 };

@@ -19,13 +19,11 @@ typedef struct tdlk_gemm_arch {
      * stored depth x rows) into ceil(rows / mr) panels of depth x mr floats,
      * element (i, p) of panel q at dst[q * depth * mr + p * mr + i % mr];
      * rows past the end are zero. */
-    void (*pack_a)(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth,
-                   float *dst);
+    void (*pack_a)(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth, float *dst);
     /* Packs op(B)[depth x cols] (trans: B is stored cols x depth) into
      * ceil(cols / nr) panels of depth x nr floats, element (p, j) of panel q
      * at dst[q * depth * nr + p * nr + j % nr]; columns past the end are 0. */
-    void (*pack_b)(int trans, const float *b, int64_t ldb, int64_t depth, int64_t cols,
-                   float *dst);
+    void (*pack_b)(int trans, const float *b, int64_t ldb, int64_t depth, int64_t cols, float *dst);
     /* C[mr x nr] = alpha * Apanel * Bpanel + beta * C (beta == 0: C not
      * read), summing over p = 0 .. depth-1 in order with one accumulator per
      * element; 1 <= rows <= mr, 1 <= cols <= nr. */

@@ -170,8 +170,9 @@ void TDLK_SFX(tdlk_vaxpy)(int64_t n, float alpha, const float *x, float *y)
     for (; i + VF_W <= n; i += VF_W)
         vf_store(y + i, vf_fma(a, vf_load(x + i), vf_load(y + i)));
     if (i < n)
-        vf_store_part(y + i, vf_fma(a, vf_load_part(x + i, n - i, 0.0f),
-                                    vf_load_part(y + i, n - i, 0.0f)), n - i);
+        vf_store_part(y + i,
+                      vf_fma(a, vf_load_part(x + i, n - i, 0.0f), vf_load_part(y + i, n - i, 0.0f)),
+                      n - i);
 }
 
 /* Same operations in the same order as tdlk_adam_update_ref (no FMA). */
@@ -193,8 +194,9 @@ void TDLK_SFX(tdlk_adam_update)(int64_t n, float *p, const float *g, float *m, f
                                 float bc2)
 {
     const vf c[10] = {
-        vf_set1(b1), vf_set1(1.0f - b1), vf_set1(b2), vf_set1(1.0f - b2), vf_set1(lr),
-        vf_set1(eps), vf_set1(wd), vf_set1(1.0f - lr * wd), vf_set1(bc1), vf_set1(bc2),
+        vf_set1(b1),  vf_set1(1.0f - b1), vf_set1(b2), vf_set1(1.0f - b2),
+        vf_set1(lr),  vf_set1(eps),       vf_set1(wd), vf_set1(1.0f - lr * wd),
+        vf_set1(bc1), vf_set1(bc2),
     };
     int64_t i = 0;
     for (; i + VF_W <= n; i += VF_W) {

@@ -2,7 +2,7 @@
 #ifndef TDL_KERNELS_VMATH_CONSTS_H
 #define TDL_KERNELS_VMATH_CONSTS_H
 
-#define TDLK_LOG2E 1.44269504088896341f
+#define TDLK_LOG2E   1.44269504088896341f
 #define TDLK_SQRT1_2 0.70710678118654752f
 
 /* exp: inputs clamped to [LO, HI] (beyond: 0 or +inf anyway); ln2 split so
@@ -21,11 +21,11 @@
 
 /* tanh on |x| < TANH_SMALL: x + x^3 P(x^2) (Cephes tanhf coefficients). */
 #define TDLK_TANH_SMALL 0.625f
-#define TDLK_TANH_P0 -5.70498872745e-3f
-#define TDLK_TANH_P1 2.06390887954e-2f
-#define TDLK_TANH_P2 -5.37397155531e-2f
-#define TDLK_TANH_P3 1.33314422036e-1f
-#define TDLK_TANH_P4 -3.33332819422e-1f
+#define TDLK_TANH_P0    -5.70498872745e-3f
+#define TDLK_TANH_P1    2.06390887954e-2f
+#define TDLK_TANH_P2    -5.37397155531e-2f
+#define TDLK_TANH_P3    1.33314422036e-1f
+#define TDLK_TANH_P4    -3.33332819422e-1f
 
 /* erfc(z) = t exp(-z^2 + sum P_i t^i), t = 1 / (1 + z / 2), z >= 0, with a
  * fractional error below 1.2e-7 (the Chebyshev fit of Numerical Recipes'

@@ -17,9 +17,12 @@ TDL_API tdl_node *tdl_dense_ex(tdl_graph *g, tdl_node *x, int64_t units, const c
                                 "dense: a name is required (it prefixes the parameter names)");
     if (strlen(name) > 200)
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "dense: name is too long");
-    if (x->dtype != TDL_F32 || x->shape.ndim < 1)
-        return tdl_graph_sticky(g, TDL_ERR_SHAPE, "dense '%s': input '%s' must be f32 with >= 1 dims",
-                                name, x->name);
+    if (x->dtype != TDL_F32)
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "dense '%s': input '%s' is %s, not f32", name,
+                                x->name, tdl_dtype_name(x->dtype));
+    if (x->shape.ndim < 1)
+        return tdl_graph_sticky(g, TDL_ERR_SHAPE, "dense '%s': input '%s' is a scalar", name,
+                                x->name);
     int64_t in = x->shape.d[x->shape.ndim - 1];
     if (in < 1)
         return tdl_graph_sticky(g, TDL_ERR_SHAPE,

@@ -59,8 +59,8 @@ typedef struct gemm_case {
     int ta, tb;
     int64_t m, n, k;
     float alpha, beta;
-    int offset;   /* misalign every operand by this many floats */
-    int64_t pad;  /* extra leading dimension */
+    int offset;  /* misalign every operand by this many floats */
+    int64_t pad; /* extra leading dimension */
 } gemm_case;
 
 typedef struct operands {
@@ -172,10 +172,15 @@ static void test_sweep(void **state)
                 while (ik > 0 && sizes[im] * sizes[in] * sizes[ik] > 4000000)
                     ik--;
                 gemm_case g = {
-                    .ta = t & 1, .tb = t >> 1,
-                    .m = sizes[im], .n = sizes[in], .k = sizes[ik],
-                    .alpha = alphas[(im + in) % 4], .beta = betas[(im + in) % 4],
-                    .offset = (im + in + t) % 2, .pad = in % 3,
+                    .ta = t & 1,
+                    .tb = t >> 1,
+                    .m = sizes[im],
+                    .n = sizes[in],
+                    .k = sizes[ik],
+                    .alpha = alphas[(im + in) % 4],
+                    .beta = betas[(im + in) % 4],
+                    .offset = (im + in + t) % 2,
+                    .pad = in % 3,
                 };
                 run_case(&env, &g);
             }
@@ -193,15 +198,21 @@ static void test_blocking(void **state)
     test_alloc ta = {0};
     tdlk_env env = {NULL, t_alloc, t_release, &ta};
     static const int64_t shapes[][3] = {
-        {5, 7, 1000},  {33, 65, 2049}, {1600, 40, 20}, {5, 3100, 9},
-        {128, 256, 40}, {128, 10, 256}, {40, 10, 128}, {10, 40, 128},
+        {5, 7, 1000},   {33, 65, 2049}, {1600, 40, 20}, {5, 3100, 9},
+        {128, 256, 40}, {128, 10, 256}, {40, 10, 128},  {10, 40, 128},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         for (int t = 0; t < 4; t++) {
             gemm_case g = {
-                .ta = t & 1, .tb = t >> 1, .m = shapes[s][0], .n = shapes[s][1],
-                .k = shapes[s][2], .alpha = alphas[s % 4], .beta = betas[(s + t) % 4],
-                .offset = t % 2, .pad = 1,
+                .ta = t & 1,
+                .tb = t >> 1,
+                .m = shapes[s][0],
+                .n = shapes[s][1],
+                .k = shapes[s][2],
+                .alpha = alphas[s % 4],
+                .beta = betas[(s + t) % 4],
+                .offset = t % 2,
+                .pad = 1,
             };
             run_case(t == 3 ? NULL : &env, &g);
         }
@@ -220,8 +231,15 @@ static void test_thread_count_invariance(void **state)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int t = (int)(s % 4);
         gemm_case g = {
-            .ta = t & 1, .tb = t >> 1, .m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
-            .alpha = 1.5f, .beta = 0.5f, .offset = 1, .pad = 3,
+            .ta = t & 1,
+            .tb = t >> 1,
+            .m = shapes[s][0],
+            .n = shapes[s][1],
+            .k = shapes[s][2],
+            .alpha = 1.5f,
+            .beta = 0.5f,
+            .offset = 1,
+            .pad = 3,
         };
         operands o;
         make_operands(&g, &o);
@@ -270,9 +288,9 @@ static void test_batched(void **state)
         for (int i = 0; i < B; i++)
             tdlk_sgemm_ref(1, 0, M, N, K, 0.5f, a + i * sa, M, b + i * sb, N, 2.0f, r + i * M * N,
                            N);
-        assert_int_equal(tdlk_sgemm_batched(&env, 1, 0, M, N, K, 0.5f, a, M, sa, b, N, sb, 2.0f, c,
-                                            N, M * N, B),
-                         0);
+        assert_int_equal(
+            tdlk_sgemm_batched(&env, 1, 0, M, N, K, 0.5f, a, M, sa, b, N, sb, 2.0f, c, N, M * N, B),
+            0);
         for (int i = 0; i < M * N * B; i++)
             assert_float_equal(c[i], r[i], 1e-5);
         free(a);

@@ -20,7 +20,7 @@
 
 #include "kernels/kernels.h"
 
-#define U (FLT_EPSILON / 2)
+#define U        (FLT_EPSILON / 2)
 #define SENTINEL -777.0f
 
 static const int64_t sizes[] = {0, 1, 2, 3, 7, 15, 16, 31, 33, 64, 65, 257, 1000};
@@ -60,8 +60,8 @@ static void check_close(const map_kernel *k, const float *x, const float *got, c
             continue;
         double tol = k->tol_u * U * fabs((double)want[i]) + k->abs_tol;
         if (isinf(want[i]) ? got[i] != want[i] : !(fabs((double)got[i] - want[i]) <= tol))
-            fail_msg("%s(%.9g) = %.9g, oracle %.9g (n=%ld, i=%ld)", k->name, x[i], got[i],
-                     want[i], (long)n, (long)i);
+            fail_msg("%s(%.9g) = %.9g, oracle %.9g (n=%ld, i=%ld)", k->name, x[i], got[i], want[i],
+                     (long)n, (long)i);
     }
 }
 
@@ -211,8 +211,8 @@ static void test_softmax(void **state)
         tdlk_log_softmax_rows(rows, cols, y, y);
         for (int64_t i = 0; i < len; i++)
             if (!(fabs((double)y[i] - r[i]) <= tol + 4 * U * fabs((double)r[i])))
-                fail_msg("log_softmax %ldx%ld [%ld]: %.9g vs %.9g", (long)rows, (long)cols,
-                         (long)i, y[i], r[i]);
+                fail_msg("log_softmax %ldx%ld [%ld]: %.9g vs %.9g", (long)rows, (long)cols, (long)i,
+                         y[i], r[i]);
         free(x);
         free(y);
         free(r);
@@ -225,7 +225,8 @@ static void test_axpy(void **state)
     for (int s = 0; s < N_SIZES; s++) {
         int64_t n = sizes[s];
         float *x = malloc((size_t)(n + 1) * sizeof(float));
-        float *y = malloc((size_t)(n + 2) * sizeof(float)), *r = malloc((size_t)(n + 1) * sizeof(float));
+        float *y = malloc((size_t)(n + 2) * sizeof(float)),
+              *r = malloc((size_t)(n + 1) * sizeof(float));
         assert_true(x && y && r);
         for (int64_t i = 0; i < n; i++) {
             x[i + 1] = frand(-2.0f, 2.0f);
@@ -273,7 +274,8 @@ static void test_adam(void **state)
                 assert_true(fabs((double)m[i] - m2[i]) <= 4 * U * (fabs((double)m2[i]) + 0.01));
                 assert_true(fabs((double)v[i] - v2[i]) <= 4 * U * fabs((double)v2[i]) + 1e-44);
                 /* the step is ~lr: a few u of it, plus the rounding of p */
-                assert_true(fabs((double)p[i] - p2[i]) <= 4 * U * fabs((double)p2[i]) + 16 * U * 1e-2);
+                assert_true(fabs((double)p[i] - p2[i]) <=
+                            4 * U * fabs((double)p2[i]) + 16 * U * 1e-2);
             }
             free(p);
             free(g);

@@ -2,6 +2,8 @@
  * freezing, determinism across thread counts. */
 #include "test_util.h"
 
+#include "graph/graph.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +298,45 @@ static void test_grad_builds_nodes(void **state)
     tdl_ctx_destroy(ctx);
 }
 
+/* The gradient pass must not compute what no parameter needs: the gradient
+ * with respect to the input x (a [B, 784] GEMM) is built by matmul's rule
+ * but pruned. */
+static void test_gradient_pass_is_pruned(void **state)
+{
+    (void)state;
+    tdl_ctx *ctx = test_ctx();
+    mlp m;
+    build_mlp(ctx, &m, 784, (int64_t[]){256}, 1, 10);
+    TDL_OK_OR_FAIL(tdl_build_gradients(m.g, m.loss));
+    int live_input_grads = 0, dead = 0;
+    for (int32_t i = 0; i < m.g->n_nodes; ++i) {
+        const tdl_node *v = m.g->nodes[i];
+        if (!(v->flags & TDL_NODE_BACKWARD))
+            continue;
+        if (v->flags & TDL_NODE_DEAD)
+            dead++;
+        else if (tdl_shape_equal(&v->shape, &m.x->shape))
+            live_input_grads++;
+    }
+    assert_true(dead > 0);
+    assert_int_equal(live_input_grads, 0);
+    /* and training still works: one step changes fc1.weight */
+    float x[8 * 784];
+    int32_t y[8];
+    make_batch(x, y, 8, 784, 10, 4);
+    TDL_OK_OR_FAIL(tdl_feed(m.g, m.x, x, 2, (int64_t[]){8, 784}));
+    TDL_OK_OR_FAIL(tdl_feed(m.g, m.y, y, 1, (int64_t[]){8}));
+    TDL_OK_OR_FAIL(tdl_forward(m.g));
+    TDL_OK_OR_FAIL(tdl_backward(m.g, m.loss));
+    const float *gw = tdl_param_grad(tdl_graph_find(m.g, "fc1.weight"));
+    double norm = 0;
+    for (int i = 0; i < 256 * 784; ++i)
+        norm += fabs(gw[i]);
+    assert_true(norm > 0);
+    tdl_graph_destroy(m.g);
+    tdl_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_bit_identical_across_threads),
         cmocka_unit_test(test_grad_builds_nodes),
+        cmocka_unit_test(test_gradient_pass_is_pruned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

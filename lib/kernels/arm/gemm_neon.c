@@ -88,5 +88,10 @@ static void kernel(int64_t depth, const float *a, const float *b, float *cp, int
 }
 
 const tdlk_gemm_arch tdlk_gemm_neon = {
-    .mr = MR, .nr = NR, .kc = KC, .pack_a = pack_a, .pack_b = pack_b, .kernel = kernel,
+    .mr = MR,
+    .nr = NR,
+    .kc = KC,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
+    .kernel = kernel,
 };

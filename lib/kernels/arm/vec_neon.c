@@ -10,7 +10,7 @@
 #include "kernels/kernels_isa.h"
 
 typedef float32x4_t vf;
-#define VF_W 4
+#define VF_W           4
 #define TDLK_SFX(name) name##_neon
 
 static inline vf vf_set1(float v)

@@ -15,7 +15,11 @@
 #define TDLK_INLINE static inline __attribute__((always_inline))
 
 /* How the tile reads A: element (i, p) at a[i * rs + p * cs]. */
-enum { A_PACKED, /* rs = 1, cs = MR */ A_COLS, /* rs = 1, cs = lda */ A_ROWS /* rs = lda, cs = 1 */ };
+enum {
+    A_PACKED,
+    /* rs = 1, cs = MR */ A_COLS,
+    /* rs = 1, cs = lda */ A_ROWS /* rs = lda, cs = 1 */
+};
 
 static void pack_a(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth, float *dst)
 {
@@ -85,27 +89,23 @@ TDLK_INLINE void tile(const int rows, const int nv, const int amode, int64_t dep
     }
 }
 
-/* One function per (amode): a switch over (rows, vectors) to the
- * specialised tiles. */
+/* clang-format off */
+#define TDLK_CASE(amode, r)                                                                        \
+    case 2 * r: tile(r, 1, amode, depth, a, lda, b, c, ldc, alpha, beta, m0, m1); break;           \
+    case 2 * r + 1: tile(r, 2, amode, depth, a, lda, b, c, ldc, alpha, beta, m0, m1); break;
+/* One switch per A mode over (rows, vectors) to the specialised tiles. */
 #define TDLK_TILE_SWITCH(amode)                                                                    \
     __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);                 \
-    __mmask16 m1 = cols >= 32   ? (__mmask16)0xFFFF                                                \
-                   : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1)                              \
-                               : (__mmask16)0;                                                     \
+    __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF                                                  \
+                 : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : (__mmask16)0;                \
     switch (rows * 2 + (cols > 16)) {                                                              \
         TDLK_CASE(amode, 1) TDLK_CASE(amode, 2) TDLK_CASE(amode, 3) TDLK_CASE(amode, 4)            \
         TDLK_CASE(amode, 5) TDLK_CASE(amode, 6) TDLK_CASE(amode, 7) TDLK_CASE(amode, 8)            \
-        TDLK_CASE(amode, 9) TDLK_CASE(amode, 10) TDLK_CASE(amode, 11) TDLK_CASE(amode, 12)         \
-    default:                                                                                       \
-        break;                                                                                     \
+        TDLK_CASE(amode, 9) TDLK_CASE(amode, 10) TDLK_CASE(amode, 11)                              \
+        TDLK_CASE(amode, 12)                                                                       \
+    default: break;                                                                                \
     }
-#define TDLK_CASE(amode, r)                                                                        \
-    case 2 * r:                                                                                    \
-        tile(r, 1, amode, depth, a, lda, b, c, ldc, alpha, beta, m0, m1);                          \
-        break;                                                                                     \
-    case 2 * r + 1:                                                                                \
-        tile(r, 2, amode, depth, a, lda, b, c, ldc, alpha, beta, m0, m1);                          \
-        break;
+/* clang-format on */
 
 static void kernel(int64_t depth, const float *a, const float *b, float *c, int64_t ldc,
                    float alpha, float beta, int64_t rows, int64_t cols)
@@ -136,6 +136,11 @@ static void kernel_ua(int trans, int64_t depth, const float *a, int64_t lda, con
 }
 
 const tdlk_gemm_arch tdlk_gemm_avx512 = {
-    .mr = MR, .nr = NR, .kc = KC, .pack_a = pack_a, .pack_b = pack_b, .kernel = kernel,
+    .mr = MR,
+    .nr = NR,
+    .kc = KC,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
+    .kernel = kernel,
     .kernel_ua = kernel_ua,
 };

@@ -9,7 +9,7 @@
 #include "kernels/kernels_isa.h"
 
 typedef __m512 vf;
-#define VF_W 16
+#define VF_W           16
 #define TDLK_SFX(name) name##_avx512
 
 static inline __mmask16 tail_mask(int64_t left)
@@ -17,9 +17,18 @@ static inline __mmask16 tail_mask(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-static inline vf vf_set1(float v) { return _mm512_set1_ps(v); }
-static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
-static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vf_set1(float v)
+{
+    return _mm512_set1_ps(v);
+}
+static inline vf vf_load(const float *p)
+{
+    return _mm512_loadu_ps(p);
+}
+static inline void vf_store(float *p, vf v)
+{
+    _mm512_storeu_ps(p, v);
+}
 static inline vf vf_load_part(const float *p, int64_t k, float fill)
 {
     return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(k), p);
@@ -28,23 +37,59 @@ static inline void vf_store_part(float *p, vf v, int64_t k)
 {
     _mm512_mask_storeu_ps(p, tail_mask(k), v);
 }
-static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
-static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
-static inline vf vf_abs(vf a) { return _mm512_abs_ps(a); }
-static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-static inline vf vf_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
-static inline vf vf_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline vf vf_add(vf a, vf b)
+{
+    return _mm512_add_ps(a, b);
+}
+static inline vf vf_sub(vf a, vf b)
+{
+    return _mm512_sub_ps(a, b);
+}
+static inline vf vf_mul(vf a, vf b)
+{
+    return _mm512_mul_ps(a, b);
+}
+static inline vf vf_div(vf a, vf b)
+{
+    return _mm512_div_ps(a, b);
+}
+static inline vf vf_sqrt(vf a)
+{
+    return _mm512_sqrt_ps(a);
+}
+static inline vf vf_abs(vf a)
+{
+    return _mm512_abs_ps(a);
+}
+static inline vf vf_fma(vf a, vf b, vf c)
+{
+    return _mm512_fmadd_ps(a, b, c);
+}
+static inline vf vf_fms(vf a, vf b, vf c)
+{
+    return _mm512_fmsub_ps(a, b, c);
+}
+static inline vf vf_fnma(vf a, vf b, vf c)
+{
+    return _mm512_fnmadd_ps(a, b, c);
+}
 /* x86 min/max return the second operand when either is NaN */
-static inline vf vf_min(vf c, vf x) { return _mm512_min_ps(c, x); }
-static inline vf vf_max(vf c, vf x) { return _mm512_max_ps(c, x); }
+static inline vf vf_min(vf c, vf x)
+{
+    return _mm512_min_ps(c, x);
+}
+static inline vf vf_max(vf c, vf x)
+{
+    return _mm512_max_ps(c, x);
+}
 static inline vf vf_round(vf x)
 {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
-static inline vf vf_ldexp(vf p, vf n) { return _mm512_scalef_ps(p, n); }
+static inline vf vf_ldexp(vf p, vf n)
+{
+    return _mm512_scalef_ps(p, n);
+}
 static inline vf vf_copysign(vf mag, vf sgn)
 {
     const vf sign = _mm512_set1_ps(-0.0f);
@@ -54,7 +99,10 @@ static inline vf vf_select_lt(vf a, vf b, vf t, vf f)
 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
 }
-static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+static inline float vf_hsum(vf v)
+{
+    return _mm512_reduce_add_ps(v);
+}
 
 float tdlk_vsum_avx512(int64_t n, const float *x)
 {
