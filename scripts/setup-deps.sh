@@ -12,7 +12,8 @@ if [ "${TDL_SKIP_DEPS:-0}" = 1 ]; then
 fi
 
 pkgs=(meson ninja-build gcc g++ clang pkg-config libcmocka-dev zlib1g-dev
-      abigail-tools doxygen dataset-fashion-mnist binutils python3)
+      abigail-tools doxygen dataset-fashion-mnist binutils python3 python3-numpy
+      python3-setuptools python3-pytest fortunes)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "setup-deps: no dpkg here; install by hand: ${pkgs[*]}" >&2
