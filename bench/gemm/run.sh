@@ -10,9 +10,9 @@ build=${1:-$src/build-bench}
 [ $# -gt 0 ] && shift
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" "$src" -Dbench=true -Dbuildtype=release
-else
+    meson setup "$build" "$src" -Dbench=true -Dbuildtype=release >/dev/null
+elif ! grep -q 'bench/gemm/bench_gemm:' "$build/build.ninja"; then
     meson configure "$build" -Dbench=true >/dev/null
 fi
-ninja -C "$build" bench/gemm/bench_gemm
+ninja -C "$build" bench/gemm/bench_gemm >/dev/null
 exec "$build/bench/gemm/bench_gemm" "$@"

@@ -104,6 +104,39 @@ TDL_API tdl_status tdl_batcher_reset(tdl_batcher *it);
 /** @brief Batches per epoch (ceil(size / batch_size)). */
 TDL_API int64_t tdl_batcher_num_batches(const tdl_batcher *it);
 
+/**
+ * @brief Random horizontal flip of a batch of NCHW images, in place.
+ *
+ * Sample i is flipped with probability p, decided by (seed, counter + i) only, so
+ * the same seed and counters give the same batch whatever the thread count. Pass a
+ * counter that grows by n per batch (e.g. the number of samples seen) to get fresh
+ * draws every batch.
+ * @param x  n * c * h * w floats.
+ * @param p  In [0, 1].
+ * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT (NULL, a size < 1, p outside [0, 1]).
+ */
+TDL_API tdl_status tdl_augment_flip(float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                                    float p, uint64_t seed, uint64_t counter);
+
+/**
+ * @brief Random translation of a batch of NCHW images, in place: each sample moves by
+ *        dy, dx drawn uniformly from [-max_shift, max_shift] (the same as padding by
+ *        max_shift and cropping back at a random place); uncovered pixels take `fill`.
+ *        Deterministic from (seed, counter + i) as tdl_augment_flip().
+ * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT, TDL_ERR_OUT_OF_MEMORY (a one-image buffer).
+ */
+TDL_API tdl_status tdl_augment_translate(float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                                         int32_t max_shift, float fill, uint64_t seed,
+                                         uint64_t counter);
+
+/**
+ * @brief Per-channel normalisation in place: x = (x - mean[ch]) / std[ch] for a batch of
+ *        n samples of c channels of `spatial` values each.
+ * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT (NULL, sizes < 1, a std <= 0 or not finite).
+ */
+TDL_API tdl_status tdl_normalize_channels(float *x, int64_t n, int64_t c, int64_t spatial,
+                                          const float *mean, const float *std);
+
 TDL_END_DECLS
 
 #endif /* TINY_DL_DATA_H */

@@ -13,9 +13,12 @@
 #include <tiny-dl/core.h>
 #include <tiny-dl/graph.h>
 #include <tiny-dl/ops.h>
+#include <tiny-dl/conv.h>
+#include <tiny-dl/layers.h>
 #include <tiny-dl/optim.h>
 #include <tiny-dl/io.h>
 #include <tiny-dl/data.h>
 #include <tiny-dl/metrics.h>
+#include <tiny-dl/rnn.h>
 
 #endif /* TINY_DL_H */

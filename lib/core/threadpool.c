@@ -38,7 +38,9 @@ struct tdl_pool {
     void *arg;
     int64_t n;
     int64_t grain;
-    uint64_t n_chunks;
+    /* Atomic because a worker that wakes up late may read it while the next
+     * job is being set up (the claim CAS then fails and the value is unused). */
+    _Atomic uint64_t n_chunks;
 
     _Atomic uint64_t gen;    /* bumped once per job */
     _Atomic uint64_t claim;  /* (gen & GEN_MASK) << IDX_BITS | next chunk */
@@ -54,18 +56,24 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Set while this thread runs a chunk: a nested tdl_parallel_for (which the
+ * header forbids on the same pool) then runs inline instead of deadlocking. */
+static _Thread_local int in_chunk;
+
 static void run_chunk(const struct tdl_pool *p, uint64_t chunk)
 {
     int64_t begin = (int64_t)chunk * p->grain;
     int64_t end = begin + p->grain;
     if (end > p->n || end < begin)
         end = p->n;
+    in_chunk = 1;
     p->fn(p->arg, begin, end);
+    in_chunk = 0;
 }
 
 /* Claims and runs chunks of job `gen` until none is left. Returns the number
- * of chunks this thread ran. */
-static uint64_t work_on(struct tdl_pool *p, uint64_t gen)
+ * of chunks this thread ran, and in *total the job's chunk count. */
+static uint64_t work_on(struct tdl_pool *p, uint64_t gen, uint64_t *total)
 {
     uint64_t tag = (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS;
     uint64_t ran = 0;
@@ -74,24 +82,27 @@ static uint64_t work_on(struct tdl_pool *p, uint64_t gen)
         if ((c & ~TDL_POOL_IDX_MASK) != tag)
             break; /* a newer job: ours is finished */
         uint64_t idx = c & TDL_POOL_IDX_MASK;
-        /* p->n_chunks may only be stale if the CAS below fails. */
-        if (idx >= p->n_chunks)
+        /* May belong to a newer job only if the CAS below fails. */
+        uint64_t n_chunks = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+        if (idx >= n_chunks)
             break;
         if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
+        /* Our chunk is not done, so the job (fn, arg, n, grain) is stable. */
+        *total = n_chunks;
         run_chunk(p, idx);
         ran++;
     }
     return ran;
 }
 
-static void finish_chunks(struct tdl_pool *p, uint64_t ran)
+static void finish_chunks(struct tdl_pool *p, uint64_t ran, uint64_t total)
 {
     if (ran == 0)
         return;
     uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;
-    if (done == p->n_chunks) {
+    if (done == total) {
         pthread_mutex_lock(&p->mutex);
         if (p->caller_sleeping)
             pthread_cond_signal(&p->done_cv);
@@ -119,7 +130,9 @@ static void *worker_main(void *arg)
                 return NULL;
         }
         seen = g;
-        finish_chunks(p, work_on(p, g));
+        uint64_t total = 0;
+        uint64_t ran = work_on(p, g, &total);
+        finish_chunks(p, ran, total);
     }
 }
 
@@ -166,6 +179,7 @@ tdl_pool *tdl_pool_create(int32_t n_threads, void *(*alloc)(void *user, size_t b
     atomic_init(&p->gen, 0);
     atomic_init(&p->claim, 0);
     atomic_init(&p->n_done, 0);
+    atomic_init(&p->n_chunks, 0);
     if (p->n_workers == 0)
         return p;
 
@@ -228,7 +242,8 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     if (grain < 1)
         grain = 1;
     uint64_t n_chunks = (uint64_t)(n / grain) + (n % grain != 0);
-    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || n_chunks > TDL_POOL_IDX_MASK) {
+    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || n_chunks > TDL_POOL_IDX_MASK ||
+        in_chunk) {
         /* Inline, but with the same chunk boundaries as the threaded path. */
         for (int64_t begin = 0; begin < n; begin += grain) {
             int64_t end = (n - begin > grain) ? begin + grain : n;
@@ -242,7 +257,7 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     p->arg = arg;
     p->n = n;
     p->grain = grain;
-    p->n_chunks = n_chunks;
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
     atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
     uint64_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->claim, (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS,
@@ -252,7 +267,8 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mutex);
 
-    uint64_t ran = work_on(p, gen);
+    uint64_t total = 0;
+    uint64_t ran = work_on(p, gen, &total);
     uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;
     for (int i = 0; i < TDL_POOL_SPIN && done != n_chunks; i++) {
         cpu_relax();

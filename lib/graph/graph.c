@@ -288,6 +288,10 @@ TDL_API tdl_status tdl_param_set_trainable(tdl_node *param, int32_t trainable)
         return tdl_fail(NULL, NULL, TDL_ERR_INVALID_ARGUMENT,
                         "tdl_param_set_trainable: not a parameter");
     tdl_graph *g = param->graph;
+    if ((param->flags & TDL_NODE_BUFFER) && trainable)
+        return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
+                              "tdl_param_set_trainable: '%s' is a buffer (running statistics), "
+                              "never trained", param->name);
     if (g->n_passes > 0 && (param->trainable != 0) != (trainable != 0))
         return tdl_graph_fail(g, TDL_ERR_STATE,
                               "tdl_param_set_trainable: '%s': gradients are already built; "

@@ -19,7 +19,8 @@ enum {
     TDL_NODE_CONST = 1u << 2,    /* persistent, not trainable, not saved */
     TDL_NODE_BACKWARD = 1u << 3, /* part of a gradient pass built by tdl_build_gradients */
     TDL_NODE_NO_GRAD = 1u << 4,  /* output carries no gradient (integer, mask, stop_gradient) */
-    TDL_NODE_DEAD = 1u << 5      /* built by a gradient rule but needed by no gradient: never run */
+    TDL_NODE_DEAD = 1u << 5,     /* built by a gradient rule but needed by no gradient: never run */
+    TDL_NODE_BUFFER = 1u << 6    /* a parameter that is saved but never trained (running statistics) */
 };
 
 /* Op attributes: a small fixed block every op interprets its own way. */

@@ -23,7 +23,7 @@
 #define TDLK_GEMM_TILE_N    384   /* columns of a tile (its B block stays in L2) */
 #define TDLK_GEMM_MIN_FLOPS 1.5e6 /* least work worth a thread */
 #ifndef TDLK_GEMM_DIRECT_A_PANELS
-#define TDLK_GEMM_DIRECT_A_PANELS 2 /* at most this many B panels: A not packed */
+#define TDLK_GEMM_DIRECT_A_PANELS 8 /* at most this many B panels: A not packed */
 #endif
 
 #if TDL_SIMD_AVX512
@@ -148,7 +148,9 @@ static int direct_a(const tdlk_gemm_arch *ar, int trans_a, int64_t lda, int64_t 
 }
 
 /* Splits the mb x nb block into tiles: few large tiles on one thread, enough
- * of them for load balance on several. The split does not affect results. */
+ * of them for load balance on several. The split does not affect results.
+ * When A is read in place, tiles span all the columns first, so that each A
+ * micro-panel is read once while it is in L1. */
 static void choose_tiles(gemm_job *j, int32_t threads)
 {
     const tdlk_gemm_arch *ar = j->arch;
@@ -158,12 +160,10 @@ static void choose_tiles(gemm_job *j, int32_t threads)
     if (threads > 1) {
         int64_t want = 4 * (int64_t)threads;
         while (cdiv(pm, tm) * cdiv(pn, tn) < want && (tm > 1 || tn > 1)) {
-            if (tm * ar->mr >= tn * ar->nr && tm > 1)
+            if (tm > 1 && (j->direct_a || tm * ar->mr >= tn * ar->nr || tn == 1))
                 tm = cdiv(tm, 2);
-            else if (tn > 1)
-                tn = cdiv(tn, 2);
             else
-                tm = cdiv(tm, 2);
+                tn = cdiv(tn, 2);
         }
     }
     j->tile_m = tm;
@@ -290,8 +290,27 @@ int tdlk_sgemm_batched(const tdlk_env *env, int trans_a, int trans_b, int64_t m,
     if (!scratch)
         return -1;
     if (by_item) {
-        batch_job bj = {trans_a, trans_b, m,   n,        k,        alpha,    beta,  a,       b,  c,
-                        lda,     ldb,     ldc, stride_a, stride_b, stride_c, grain, scratch, per};
+        batch_job bj = {
+            .trans_a = trans_a,
+            .trans_b = trans_b,
+            .m = m,
+            .n = n,
+            .k = k,
+            .alpha = alpha,
+            .beta = beta,
+            .a = a,
+            .b = b,
+            .c = c,
+            .lda = lda,
+            .ldb = ldb,
+            .ldc = ldc,
+            .stride_a = stride_a,
+            .stride_b = stride_b,
+            .stride_c = stride_c,
+            .grain = grain,
+            .scratch = scratch,
+            .scratch_floats = per,
+        };
         tdl_parallel_for(pool, batch, grain, batch_range, &bj);
     } else {
         for (int64_t i = 0; i < batch; i++)

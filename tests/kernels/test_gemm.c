@@ -267,39 +267,56 @@ static void test_thread_count_invariance(void **state)
     }
 }
 
+/* Small items (split over the batch) and large ones (each split over the
+ * threads), A broadcast or not: same results as the oracle per item, and
+ * bit-identical across thread counts. */
+static void check_batched(int64_t m, int64_t n, int64_t k, int64_t batch, int bcast)
+{
+    size_t na = (size_t)(m * k * batch), nb = (size_t)(k * n * batch), nc = (size_t)(m * n * batch);
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb);
+    float *c = malloc(sizeof(float) * nc), *r = malloc(sizeof(float) * nc);
+    float *c1 = malloc(sizeof(float) * nc);
+    assert_true(a && b && c && r && c1);
+    for (size_t i = 0; i < na; i++)
+        a[i] = frand();
+    for (size_t i = 0; i < nb; i++)
+        b[i] = frand();
+    for (size_t i = 0; i < nc; i++)
+        r[i] = c1[i] = frand();
+    int64_t sa = bcast ? 0 : m * k, sb = k * n;
+    for (int64_t i = 0; i < batch; i++)
+        tdlk_sgemm_ref(1, 0, m, n, k, 0.5f, a + i * sa, m, b + i * sb, n, 2.0f, r + i * m * n, n);
+    static const int32_t threads[] = {1, 2, 3, 8};
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        tdl_pool *pool = tdl_pool_create(threads[t], NULL, NULL, NULL);
+        assert_non_null(pool);
+        test_alloc ta = {0};
+        tdlk_env env = {pool, t_alloc, t_release, &ta};
+        memcpy(c, c1, sizeof(float) * nc);
+        assert_int_equal(tdlk_sgemm_batched(&env, 1, 0, m, n, k, 0.5f, a, m, sa, b, n, sb, 2.0f, c,
+                                            n, m * n, batch),
+                         0);
+        assert_int_equal(ta.live, 0);
+        for (size_t i = 0; i < nc; i++)
+            assert_float_equal(c[i], r[i], 1e-4 * sqrt((double)k));
+        if (t == 0)
+            memcpy(r, c, sizeof(float) * nc); /* later thread counts: bit-identical */
+        tdl_pool_destroy(pool);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(r);
+    free(c1);
+}
+
 static void test_batched(void **state)
 {
     (void)state;
-    tdl_pool *pool = tdl_pool_create(2, NULL, NULL, NULL);
-    test_alloc ta = {0};
-    tdlk_env env = {pool, t_alloc, t_release, &ta};
-    enum { M = 17, N = 33, K = 9, B = 4 };
-    for (int bcast = 0; bcast < 2; bcast++) {
-        float *a = malloc(sizeof(float) * M * K * B), *b = malloc(sizeof(float) * K * N * B);
-        float *c = malloc(sizeof(float) * M * N * B), *r = malloc(sizeof(float) * M * N * B);
-        assert_true(a && b && c && r);
-        for (int i = 0; i < M * K * B; i++)
-            a[i] = frand();
-        for (int i = 0; i < K * N * B; i++)
-            b[i] = frand();
-        for (int i = 0; i < M * N * B; i++)
-            c[i] = r[i] = frand();
-        int64_t sa = bcast ? 0 : M * K, sb = K * N;
-        for (int i = 0; i < B; i++)
-            tdlk_sgemm_ref(1, 0, M, N, K, 0.5f, a + i * sa, M, b + i * sb, N, 2.0f, r + i * M * N,
-                           N);
-        assert_int_equal(
-            tdlk_sgemm_batched(&env, 1, 0, M, N, K, 0.5f, a, M, sa, b, N, sb, 2.0f, c, N, M * N, B),
-            0);
-        for (int i = 0; i < M * N * B; i++)
-            assert_float_equal(c[i], r[i], 1e-5);
-        free(a);
-        free(b);
-        free(c);
-        free(r);
-    }
-    assert_int_equal(ta.live, 0);
-    tdl_pool_destroy(pool);
+    check_batched(17, 33, 9, 11, 0);
+    check_batched(17, 33, 9, 4, 1);
+    check_batched(64, 70, 400, 3, 0);
+    check_batched(64, 70, 400, 2, 1);
 }
 
 static void test_degenerate(void **state)

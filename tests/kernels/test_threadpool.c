@@ -142,6 +142,43 @@ static void test_deterministic_reduction(void **state)
     free(pn);
 }
 
+typedef struct nested {
+    tdl_pool *pool;
+    _Atomic int *hits;
+} nested;
+
+static void inner_fn(void *arg, int64_t begin, int64_t end)
+{
+    nested *ns = arg;
+    for (int64_t i = begin; i < end; i++)
+        atomic_fetch_add(&ns->hits[i], 1);
+}
+
+static void outer_fn(void *arg, int64_t begin, int64_t end)
+{
+    nested *ns = arg;
+    for (int64_t i = begin; i < end; i++) {
+        nested in = {ns->pool, ns->hits + i * 10};
+        tdl_parallel_for(ns->pool, 10, 3, inner_fn, &in); /* runs inline */
+    }
+}
+
+/* A nested call on the same pool runs inline instead of deadlocking. */
+static void test_nested(void **state)
+{
+    (void)state;
+    tdl_pool *pool = tdl_pool_create(3, NULL, NULL, NULL);
+    assert_non_null(pool);
+    _Atomic int *hits = calloc(100 * 10, sizeof *hits);
+    assert_non_null(hits);
+    nested ns = {pool, hits};
+    tdl_parallel_for(pool, 100, 1, outer_fn, &ns);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(atomic_load(&hits[i]), 1);
+    free((void *)hits);
+    tdl_pool_destroy(pool);
+}
+
 static int fail_after;
 static void *failing_alloc(void *user, size_t bytes)
 {
@@ -177,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_cover_all),
         cmocka_unit_test(test_many_jobs),
         cmocka_unit_test(test_deterministic_reduction),
+        cmocka_unit_test(test_nested),
         cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,8 +38,12 @@ float tdlk_vsum_ref(int64_t n, const float *x)
     /* The canonical order (TDLK_SUM_LANES partial sums, then a fixed tree),
      * reproduced bit for bit by every SIMD version. */
     float s[TDLK_SUM_LANES] = {0};
-    for (int64_t i = 0; i < n; i++)
-        s[i % TDLK_SUM_LANES] += x[i];
+    int64_t i = 0;
+    for (; i + TDLK_SUM_LANES <= n; i += TDLK_SUM_LANES)
+        for (int j = 0; j < TDLK_SUM_LANES; j++)
+            s[j] += x[i + j];
+    for (int j = 0; i + j < n; j++)
+        s[j] += x[i + j];
     /* 64 -> 16: v[j] = (s[j] + s[j+16]) + (s[j+32] + s[j+48]) */
     float v[16];
     for (int j = 0; j < 16; j++)

@@ -16,9 +16,9 @@
 
 /* How the tile reads A: element (i, p) at a[i * rs + p * cs]. */
 enum {
-    A_PACKED,
-    /* rs = 1, cs = MR */ A_COLS,
-    /* rs = 1, cs = lda */ A_ROWS /* rs = lda, cs = 1 */
+    A_PACKED, /* rs = 1, cs = MR */
+    A_COLS,   /* rs = 1, cs = lda */
+    A_ROWS,   /* rs = lda, cs = 1 */
 };
 
 static void pack_a(int trans, const float *a, int64_t lda, int64_t rows, int64_t depth, float *dst)

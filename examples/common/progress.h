@@ -1,6 +1,6 @@
 /* A one-line terminal progress bar: batch count, loss, accuracy, speed, ETA. */
-#ifndef FMNIST_PROGRESS_H
-#define FMNIST_PROGRESS_H
+#ifndef TDL_EXAMPLE_PROGRESS_H
+#define TDL_EXAMPLE_PROGRESS_H
 
 #include <stdint.h>
 

@@ -1,0 +1,3 @@
+module tinydl.invalid/tinydl
+
+go 1.19
