@@ -13,7 +13,18 @@ fi
 
 pkgs=(meson ninja-build gcc g++ clang pkg-config libcmocka-dev zlib1g-dev
       abigail-tools doxygen dataset-fashion-mnist binutils python3 python3-numpy
-      python3-setuptools python3-pytest fortunes)
+      python3-setuptools python3-pytest fortunes
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+# The last three are for the `neon` run of scripts/test.sh (scripts/cross-neon.sh):
+# the aarch64 cross compiler, its libc (a Recommends, so not pulled in with
+# --no-install-recommends) and qemu-user, which provides /usr/bin/qemu-aarch64.
+
+# The Go and Rust bindings' tests (suite 'ffi'): Debian's Go 1.19, and Debian's
+# cargo only when no cargo is on the machine already (e.g. from rustup).
+pkgs+=(golang-go)
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x /root/.cargo/bin/cargo ]; then
+    pkgs+=(cargo)
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "setup-deps: no dpkg here; install by hand: ${pkgs[*]}" >&2

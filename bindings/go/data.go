@@ -55,11 +55,8 @@ func LoadIDX(ctx *Context, images, labels string) (*Dataset, error) {
 // DatasetFromArrays makes a dataset holding copies of x (len(y) samples of
 // sampleShape) and y (labels >= 0).
 func DatasetFromArrays(ctx *Context, x []float32, y []int32, sampleShape ...int64) (*Dataset, error) {
-	per := int64(1)
-	for _, d := range sampleShape {
-		per *= d
-	}
-	if len(sampleShape) == 0 || len(y) == 0 || per*int64(len(y)) != int64(len(x)) {
+	per, ok := numel(sampleShape)
+	if !ok || len(sampleShape) == 0 || len(y) == 0 || int64(len(x))%per != 0 || int64(len(x))/per != int64(len(y)) {
 		return nil, newError(ErrShape, "dataset: %d floats for %d samples of shape %v", len(x), len(y), sampleShape)
 	}
 	return newDataset(ctx, func(c *C.tdl_ctx, out **C.tdl_dataset) C.tdl_status {
@@ -265,12 +262,9 @@ func (b *Batcher) NumBatches() int {
 }
 
 func checkNCHW(x []float32, dims ...int64) error {
-	total := int64(1)
-	for _, d := range dims {
-		if d < 1 {
-			return newError(ErrInvalidArgument, "sizes %v must be >= 1", dims)
-		}
-		total *= d
+	total, ok := numel(dims)
+	if !ok {
+		return newError(ErrInvalidArgument, "sizes %v must be >= 1", dims)
 	}
 	if total != int64(len(x)) {
 		return newError(ErrShape, "%d floats for a batch of shape %v", len(x), dims)

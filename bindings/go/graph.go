@@ -202,15 +202,9 @@ func (g *Graph) feed(input *Node, src unsafe.Pointer, n int, dtype DType, shape 
 	if len(shape) > MaxDims {
 		return newError(ErrShape, "feed: input '%s': %d dimensions (at most %d)", name, len(shape), MaxDims)
 	}
-	total := int64(1)
-	for _, d := range shape {
-		if d < 1 {
-			return newError(ErrShape, "feed: input '%s' got shape %v: every size must be >= 1", name, shape)
-		}
-		if total > (1<<62)/d {
-			return newError(ErrShape, "feed: shape %v is too large", shape)
-		}
-		total *= d
+	total, ok := numel(shape)
+	if !ok {
+		return newError(ErrShape, "feed: input '%s' got shape %v: every size must be >= 1 (and the total representable)", name, shape)
 	}
 	if total != int64(n) {
 		return newError(ErrShape, "feed: input '%s' got %d values for shape %v (%d expected)", name, n, shape, total)

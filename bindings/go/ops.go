@@ -46,11 +46,7 @@ func (g *Graph) Param(name string, shape []int64, init Init, a, b float32) *Node
 
 // Constant is a float constant holding a copy of data ("" name: automatic).
 func (g *Graph) Constant(name string, data []float32, shape ...int64) *Node {
-	total := int64(1)
-	for _, d := range shape {
-		total *= d
-	}
-	if total != int64(len(data)) || len(data) == 0 {
+	if total, ok := numel(shape); !ok || total != int64(len(data)) || len(data) == 0 {
 		return g.fail(newError(ErrShape, "constant: %d values for shape %v", len(data), shape))
 	}
 	return g.named(name, nil, func(r *C.tdl_graph, c *C.char) *C.tdl_node {

@@ -35,6 +35,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"unsafe"
 )
@@ -184,6 +185,7 @@ func (r *refs) count() int {
 type Context struct {
 	raw      *C.tdl_ctx
 	children refs
+	log      cgo.Handle // the Go log sink (0: none)
 }
 
 // NewContext creates a context (1 thread, seed 0).
@@ -217,6 +219,10 @@ func (c *Context) Close() error {
 	}
 	C.tdl_ctx_destroy(c.raw)
 	c.raw = nil
+	if c.log != 0 {
+		c.log.Delete()
+		c.log = 0
+	}
 	runtime.SetFinalizer(c, nil)
 	return nil
 }
@@ -299,6 +305,19 @@ func int32Ptr(s []int32) *C.int32_t {
 		return nil
 	}
 	return (*C.int32_t)(unsafe.Pointer(&s[0]))
+}
+
+// numel is the element count of a shape whose sizes are all >= 1; false if
+// one is not or the count overflows.
+func numel(shape []int64) (int64, bool) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 1 || n > (1<<62)/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }
 
 func boolInt(b bool) C.int32_t {

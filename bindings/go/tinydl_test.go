@@ -594,3 +594,38 @@ func TestMisc(t *testing.T) {
 		t.Fatal("version")
 	}
 }
+
+func TestLogSink(t *testing.T) {
+	ctx, err := NewContext()
+	must(t, err)
+	defer ctx.Close()
+	var lines []string
+	must(t, ctx.SetLog(LogInfo, func(level LogLevel, msg string) {
+		if level > LogInfo {
+			t.Errorf("level %d above the maximum", level)
+		}
+		lines = append(lines, msg)
+	}))
+	g, err := NewGraph(ctx)
+	must(t, err)
+	g.Dense(g.Input("x", F32, Batch, 4), 2, "fc")
+	must(t, g.Compile())
+	must(t, g.Close())
+	found := false
+	for _, l := range lines {
+		found = found || strings.Contains(l, "compiled")
+	}
+	if !found {
+		t.Fatalf("no compile message in %q", lines)
+	}
+	must(t, ctx.SetLog(LogInfo, nil))
+	n := len(lines)
+	g, err = NewGraph(ctx)
+	must(t, err)
+	g.Relu(g.Input("x", F32, Batch, 4))
+	must(t, g.Compile())
+	must(t, g.Close())
+	if len(lines) != n {
+		t.Fatal("messages after the sink was removed")
+	}
+}

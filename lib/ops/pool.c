@@ -87,10 +87,43 @@ typedef struct pool_job {
     float *y;
 } pool_job;
 
+/* The common 2x2 window with stride 2 and no padding (windows do not overlap). */
+static int is_2x2(const pool_geom *gm)
+{
+    return gm->sh == 2 && gm->sw == 2 && gm->ph == 0 && gm->pw == 0 && gm->kh == 2 && gm->kw == 2;
+}
+
+/* Gradient of a 2x2 max pool: each window's gradient goes to its first maximum
+ * (row-major order, as window_argmax; NaN windows take the general path). */
+static void scatter_2x2(const pool_geom *gm, const float *x, const float *g, float *dx)
+{
+    for (int64_t oy = 0; oy < gm->oh; ++oy) {
+        const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
+        const float *gr = g + oy * gm->ow;
+        for (int64_t ox = 0; ox < gm->ow; ++ox) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            int64_t at;
+            if (isnan(a) || isnan(b) || isnan(c) || isnan(d)) {
+                at = window_argmax(x, gm, oy, ox);
+            } else {
+                int64_t i0 = 2 * oy * gm->w + 2 * ox;
+                float m = a;
+                at = i0;
+                if (b > m)
+                    m = b, at = i0 + 1;
+                if (c > m)
+                    m = c, at = i0 + gm->w;
+                if (d > m)
+                    at = i0 + gm->w + 1;
+            }
+            dx[at] += gr[ox];
+        }
+    }
+}
+
 static void max_plane(const pool_geom *gm, const float *x, float *y)
 {
-    if (gm->sh == gm->kh && gm->sw == gm->kw && gm->ph == 0 && gm->pw == 0 && gm->kh == 2 &&
-        gm->kw == 2) {
+    if (is_2x2(gm)) {
         /* the common 2x2 / stride 2 case */
         for (int64_t oy = 0; oy < gm->oh; ++oy) {
             const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
@@ -179,6 +212,10 @@ static void pool_chunk(void *arg, int64_t begin, int64_t end)
             const float *g = j->v + p * out_sz;
             float *dx = j->y + p * in_sz;
             memset(dx, 0, sizeof(float) * (size_t)in_sz);
+            if (is_2x2(gm)) {
+                scatter_2x2(gm, x, g, dx);
+                break;
+            }
             for (int64_t oy = 0; oy < gm->oh; ++oy)
                 for (int64_t ox = 0; ox < gm->ow; ++ox)
                     dx[window_argmax(x, gm, oy, ox)] += g[oy * gm->ow + ox];

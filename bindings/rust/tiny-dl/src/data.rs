@@ -35,9 +35,8 @@ impl<'c> Dataset<'c> {
     /// A dataset holding copies of `x` (n samples of `sample_shape`) and `y` (n labels >= 0).
     pub fn from_arrays(ctx: &'c Context, x: &[f32], y: &[i32], sample_shape: &[i64])
         -> Result<Dataset<'c>> {
-        let per: i64 = sample_shape.iter().product();
-        if sample_shape.is_empty() || sample_shape.iter().any(|&d| d < 1)
-            || (y.len() as u64).checked_mul(per as u64) != Some(x.len() as u64) {
+        let per = crate::checked_numel(sample_shape);
+        if sample_shape.is_empty() || per.and_then(|p| p.checked_mul(y.len())) != Some(x.len()) {
             return Err(Error::new(
                 ErrorKind::Shape,
                 format!("from_arrays: {} floats for {} samples of shape {:?}", x.len(), y.len(),

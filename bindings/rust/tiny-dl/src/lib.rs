@@ -93,6 +93,7 @@ mod graph;
 mod metrics;
 mod ops;
 mod optim;
+mod rnn;
 
 use std::ffi::{CString, c_void};
 use std::os::raw::c_char;
@@ -106,6 +107,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use graph::{Element, Graph, MemoryPlan, Node, Scope};
 pub use metrics::{ClassMetrics, Metrics};
 pub use optim::{OptimKind, OptimOption, Optimizer, Schedule};
+pub use rnn::{sample_logits, RnnConfig, RnnKind, RnnState, RnnStepper};
 
 use error::{check, cstr};
 
@@ -259,6 +261,17 @@ pub fn status_string(code: i32) -> String {
 /// The message of the last error raised on the calling thread ("" if none).
 pub fn last_error() -> String {
     cstr(unsafe { sys::tdl_last_error() })
+}
+
+/// Number of elements of a shape whose sizes are all >= 1; None if one is not or it overflows.
+pub(crate) fn checked_numel(shape: &[i64]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| {
+        if d < 1 {
+            None
+        } else {
+            n.checked_mul(usize::try_from(d).ok()?)
+        }
+    })
 }
 
 /// A string argument for C: `Err(InvalidArgument)` if it holds a NUL byte.

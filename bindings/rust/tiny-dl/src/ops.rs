@@ -134,8 +134,8 @@ impl<'c> Graph<'c> {
     /// A float constant holding a copy of `data` (`data.len()` must match `shape`).
     pub fn constant<'g>(&'g self, name: Option<&str>, data: &[f32], shape: &[i64])
         -> Result<Node<'g>> {
-        let n: i64 = shape.iter().product();
-        if shape.iter().any(|&d| d < 1) || n as usize != data.len() {
+        let n = crate::checked_numel(shape);
+        if n != Some(data.len()) {
             return Err(Error::new(
                 ErrorKind::Shape,
                 format!("constant: {} values for shape {:?}", data.len(), shape),
