@@ -5,6 +5,10 @@
 #   asan       --buildtype=debug -Db_sanitize=address,undefined -Dwerror=true   build + test
 #   simd-none  --buildtype=release -Dsimd=none -Dwerror=true           build + test
 #   clang      CC=clang --buildtype=release -Dwerror=true              build + test
+#   neon       scripts/cross-neon.sh: aarch64 cross build (-Dsimd=neon -Dwerror=true,
+#              release) with gcc-aarch64-linux-gnu, the kernel tests run under
+#              qemu-aarch64; each tests/kernels/test_*.c program counts as one test
+#              (all counted as skipped when the cross compiler or qemu is missing)
 #
 # Each build is made from scratch in <repo>/build-ci-<name> (kept afterwards for
 # the logs). The last line printed is "N passed, N failed" (", N skipped" when
@@ -12,7 +16,7 @@
 # failure. Exit status: 0 only if every build succeeded and no test failed.
 #
 # Environment:
-#   TDL_CI_RUNS="release asan simd-none clang"   the runs to do, in order
+#   TDL_CI_RUNS="release asan simd-none clang neon"   the runs to do, in order
 #   TDL_CI_JOBS=N         parallel compile jobs and test processes (default: nproc)
 #   TDL_CI_DIR=DIR        where the build-ci-* folders go (default: the repository)
 #   TDL_CI_TEST_ARGS=...  more arguments for every `meson test` (e.g. --no-suite slow)
@@ -24,7 +28,7 @@ cd "$root"
 
 bash "$root/scripts/setup-deps.sh"
 
-runs=${TDL_CI_RUNS:-release asan simd-none clang}
+runs=${TDL_CI_RUNS:-release asan simd-none clang neon}
 jobs=${TDL_CI_JOBS:-$(nproc 2>/dev/null || echo 2)}
 outdir=${TDL_CI_DIR:-$root}
 py=/usr/bin/python3
@@ -108,6 +112,40 @@ run() {
     total_skip=$((total_skip + s))
 }
 
+# The neon run: scripts/cross-neon.sh builds in build-ci-neon and writes
+# "passed failed" to cross-neon-results.txt there once its tests have run;
+# exit status 77 means the cross compiler, the arm64 libc or qemu is missing.
+run_neon() {
+    local dir="$outdir/build-ci-neon" t0=$SECONDS rc=0 p=0 f=0
+    local ntests
+    ntests=$(find "$root/tests/kernels" -maxdepth 1 -name 'test_*.c' | wc -l)
+    echo
+    echo "=== [neon] scripts/cross-neon.sh $dir ==="
+    rm -rf "$dir"
+    TDL_CI_JOBS=$jobs bash "$root/scripts/cross-neon.sh" "$dir" || rc=$?
+    if [ "$rc" -eq 77 ]; then
+        echo "=== [neon] SKIP: aarch64 cross compiler or qemu-aarch64 missing" \
+            "(scripts/setup-deps.sh installs them as root); $ntests test(s) skipped ==="
+        total_skip=$((total_skip + ntests))
+        return
+    fi
+    if [ ! -f "$dir/cross-neon-results.txt" ]; then
+        problems+=("neon: cross build failed (exit status $rc)")
+        total_fail=$((total_fail + 1))
+        echo "=== [neon] build failed in $((SECONDS - t0)) s ==="
+        return
+    fi
+    read -r p f <"$dir/cross-neon-results.txt"
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        problems+=("neon: scripts/cross-neon.sh exited with status $rc")
+        f=1
+    fi
+    [ "$f" -gt 0 ] && problems+=("neon: $f test(s) failed (logs: $dir/cross-tests/*.log)")
+    echo "=== [neon] $p passed, $f failed, 0 skipped in $((SECONDS - t0)) s ==="
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
 timeout_mult=1
 sanitizer_env=(ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
@@ -128,8 +166,10 @@ for r in $runs; do
             else
                 echo "=== [clang] skipped: clang not installed ==="
             fi ;;
+        neon)
+            run_neon ;;
         *)
-            echo "unknown run '$r' (known: release asan simd-none clang)" >&2
+            echo "unknown run '$r' (known: release asan simd-none clang neon)" >&2
             problems+=("$r: unknown run")
             total_fail=$((total_fail + 1)) ;;
     esac
