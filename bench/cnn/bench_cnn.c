@@ -95,8 +95,9 @@ static void train(tdl_ctx *ctx, const char *dir, int epochs, int threads)
     tdl_metrics *met;
     CHECK(tdl_metrics_create(ctx, 10, &met));
     int64_t n = tdl_dataset_size(tr), n_te = tdl_dataset_size(te);
-    printf("RESULT env {\"build\": \"%s\", \"threads\": %d, \"params\": %lld, \"script\": \"cnn\"}\n",
-           tdl_build_info(), threads, (long long)tdl_graph_param_elements(m.g));
+    printf(
+        "RESULT env {\"build\": \"%s\", \"threads\": %d, \"params\": %lld, \"script\": \"cnn\"}\n",
+        tdl_build_info(), threads, (long long)tdl_graph_param_elements(m.g));
     double *ep_rate = calloc((size_t)epochs, sizeof(double));
     double *chunks = calloc((size_t)epochs * 10 + 10, sizeof(double));
     int n_chunks = 0, chunk_index = 0;
@@ -177,11 +178,12 @@ static void infer(tdl_ctx *ctx, const char *dir, int runs, int threads)
                 ts[i - 50] = dt * 1000.0;
         }
         double med = median(ts, runs);
-        printf("RESULT summary {\"threads\": %d, \"batch\": %lld, \"runs\": %d, \"latency_ms\": "
-               "{\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, \"images_per_s_at_median\": %.1f, "
-               "\"peak_rss_mib\": %.1f}\n",
-               threads, (long long)bs, runs, med, ts[0], ts[runs - 1], (double)bs / (med / 1000),
-               peak_rss_mib());
+        printf(
+            "RESULT summary {\"threads\": %d, \"batch\": %lld, \"runs\": %d, \"latency_ms\": "
+            "{\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, \"images_per_s_at_median\": %.1f, "
+            "\"peak_rss_mib\": %.1f}\n",
+            threads, (long long)bs, runs, med, ts[0], ts[runs - 1], (double)bs / (med / 1000),
+            peak_rss_mib());
     }
     free(ts);
     tdl_graph_destroy(m.g);

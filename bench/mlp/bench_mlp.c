@@ -81,8 +81,9 @@ int main(int argc, char **argv)
     tdl_metrics *m;
     CHECK(tdl_metrics_create(ctx, 10, &m));
     int64_t n = tdl_dataset_size(train), n_test = tdl_dataset_size(test);
-    printf("RESULT env {\"build\": \"%s\", \"threads\": %d, \"params\": %lld, \"script\": \"mlp\"}\n",
-           tdl_build_info(), threads, (long long)tdl_graph_param_elements(g));
+    printf(
+        "RESULT env {\"build\": \"%s\", \"threads\": %d, \"params\": %lld, \"script\": \"mlp\"}\n",
+        tdl_build_info(), threads, (long long)tdl_graph_param_elements(g));
 
     double *rates = calloc((size_t)epochs, sizeof(double));
     for (int ep = 0; ep < epochs; ++ep) {

@@ -5,7 +5,7 @@
 
 #define PANEL_W 420
 #define PANEL_H 300
-#define MARGIN 50
+#define MARGIN  50
 
 static void panel(FILE *f, int x0, const char *name, int n, const plot_series *s, int ns)
 {
@@ -27,8 +27,9 @@ static void panel(FILE *f, int x0, const char *name, int n, const plot_series *s
     fprintf(f, "<g transform=\"translate(%d,0)\">\n", x0);
     fprintf(f, "<text x=\"%d\" y=\"30\" font-size=\"15\" text-anchor=\"middle\">%s</text>\n",
             PANEL_W / 2, name);
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-               "stroke=\"#999\"/>\n",
+    fprintf(f,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+            "stroke=\"#999\"/>\n",
             MARGIN, MARGIN, w, h);
     for (int t = 0; t <= 4; ++t) { /* y ticks */
         double v = lo + (hi - lo) * t / 4.0;
@@ -40,7 +41,8 @@ static void panel(FILE *f, int x0, const char *name, int n, const plot_series *s
     }
     for (int i = 0; i < n; ++i) /* x ticks: epochs */
         if (n <= 12 || i % (n / 10 + 1) == 0 || i == n - 1)
-            fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
+            fprintf(f,
+                    "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
                     MARGIN + (n > 1 ? w * i / (n - 1) : w / 2), MARGIN + h + 16, i + 1);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">epoch</text>\n",
             MARGIN + w / 2, MARGIN + h + 34);
@@ -65,8 +67,9 @@ int svg_write_curves(const char *path, const char *title, int n, const plot_seri
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\">\n",
             2 * PANEL_W, PANEL_H + 30);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%d\" y=\"16\" font-size=\"14\" text-anchor=\"middle\">%s</text>\n",

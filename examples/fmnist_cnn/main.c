@@ -3,11 +3,13 @@
  * reload and check identical predictions.
  *
  *   fmnist_cnn [--data DIR] [--out DIR] [--epochs N] [--minutes M] [--threads N]
- *              [--batch N] [--lr X] [--limit N]
+ *              [--batch N] [--lr X] [--limit N] [--dropout P] [--shift PIXELS]
  *
  * The model (NCHW): standardise -> conv3x3 1->32 -> BN -> ReLU -> maxpool 2
- *   -> conv3x3 32->64 -> BN -> ReLU -> maxpool 2 -> flatten -> dropout 0.3
- *   -> dense 128 -> ReLU -> dropout 0.3 -> dense 10.
+ *   -> conv3x3 32->64 -> BN -> ReLU -> maxpool 2 -> flatten -> dropout
+ *   -> dense 128 -> ReLU -> dropout -> dense 10 (dropout 0.25 by default).
+ * Augmentation: random horizontal flips and random shifts of up to --shift
+ * pixels (default 1).
  * Training stops after --epochs, or earlier when --minutes of training have
  * passed (the learning-rate schedule is planned for --epochs). Exits non-zero if
  * anything fails or the reloaded model predicts differently. */
@@ -30,7 +32,8 @@ typedef struct options {
     int epochs, threads;
     double minutes;
     int64_t batch, limit;
-    float lr;
+    float lr, dropout;
+    int shift;
 } options;
 
 typedef struct model {
@@ -56,7 +59,7 @@ static tdl_node *conv_bn_relu_pool(tdl_graph *g, tdl_node *h, int64_t channels, 
     return tdl_max_pool2d(g, h, 2, 2, 2, 2, 0, 0);
 }
 
-static void build_model(tdl_ctx *ctx, model *m)
+static void build_model(tdl_ctx *ctx, model *m, float dropout)
 {
     CHECK(tdl_graph_create(ctx, &m->g));
     tdl_graph *g = m->g;
@@ -66,8 +69,9 @@ static void build_model(tdl_ctx *ctx, model *m)
     tdl_node *h = tdl_affine_scalar(g, m->x, 1.0f / 0.3530f, -0.2860f / 0.3530f);
     h = conv_bn_relu_pool(g, h, 32, "conv1", "bn1");
     h = conv_bn_relu_pool(g, h, 64, "conv2", "bn2");
-    h = tdl_dropout(g, tdl_flatten(g, h), 0.3f);
-    h = tdl_dropout(g, tdl_relu(g, tdl_dense_ex(g, h, 128, "fc1", TDL_INIT_HE_UNIFORM, 1)), 0.3f);
+    h = tdl_dropout(g, tdl_flatten(g, h), dropout);
+    h = tdl_dropout(g, tdl_relu(g, tdl_dense_ex(g, h, 128, "fc1", TDL_INIT_HE_UNIFORM, 1)),
+                    dropout);
     m->logits = tdl_dense(g, h, 10, "fc2");
     m->loss = tdl_cross_entropy(g, m->logits, m->y);
     if (tdl_graph_compile(g) != TDL_OK) {
@@ -122,6 +126,8 @@ static void parse(int argc, char **argv, options *o)
     o->batch = 64;
     o->limit = 0;
     o->lr = 2e-3f;
+    o->dropout = 0.25f;
+    o->shift = 1;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -142,6 +148,10 @@ static void parse(int argc, char **argv, options *o)
             o->batch = atoll(v);
         else if (!strcmp(a, "--limit"))
             o->limit = atoll(v);
+        else if (!strcmp(a, "--dropout"))
+            o->dropout = (float)atof(v);
+        else if (!strcmp(a, "--shift"))
+            o->shift = atoi(v);
         else if (!strcmp(a, "--lr"))
             o->lr = (float)atof(v);
         else {
@@ -182,7 +192,7 @@ int main(int argc, char **argv)
            (long long)tdl_dataset_size(test));
 
     model m;
-    build_model(ctx, &m);
+    build_model(ctx, &m, o.dropout);
     CHECK(tdl_build_gradients(m.g, m.loss));
     char summary[16384];
     CHECK(tdl_graph_summary(m.g, summary, sizeof summary, NULL));
@@ -238,7 +248,8 @@ int main(int argc, char **argv)
                 break;
             memcpy(xbuf, x, sizeof(float) * (size_t)(n * sample));
             CHECK(tdl_augment_flip(xbuf, n, 1, 28, 28, 0.5f, 1, seen_samples));
-            CHECK(tdl_augment_translate(xbuf, n, 1, 28, 28, 2, 0.0f, 2, seen_samples));
+            if (o.shift > 0)
+                CHECK(tdl_augment_translate(xbuf, n, 1, 28, 28, o.shift, 0.0f, 2, seen_samples));
             seen_samples += (uint64_t)n;
             CHECK(tdl_feed(m.g, m.x, xbuf, 4, (int64_t[]){n, 1, 28, 28}));
             CHECK(tdl_feed(m.g, m.y, y, 1, (int64_t[]){n}));
@@ -297,7 +308,7 @@ int main(int argc, char **argv)
 
     model r;
     CHECK(tdl_ctx_set_seed(ctx, 1234)); /* different init, so the load must do the work */
-    build_model(ctx, &r);
+    build_model(ctx, &r, o.dropout);
     CHECK(tdl_load_weights(r.g, path));
     double acc2 = evaluate(&r, test, metrics, logits_b, NULL);
     int same = memcmp(logits_a, logits_b, sizeof(float) * (size_t)n_test * 10) == 0;

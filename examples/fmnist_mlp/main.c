@@ -161,8 +161,8 @@ int main(int argc, char **argv)
     CHECK(tdl_batcher_create(train, o.batch, 1, 7, &it));
     /* cosine decay to zero over the whole run: the last steps average out the noise */
     CHECK(tdl_optim_set(opt, TDL_OPT_SCHEDULE, TDL_SCHED_COSINE));
-    CHECK(tdl_optim_set(opt, TDL_OPT_TOTAL_STEPS,
-                        (double)(o.epochs * tdl_batcher_num_batches(it))));
+    CHECK(
+        tdl_optim_set(opt, TDL_OPT_TOTAL_STEPS, (double)(o.epochs * tdl_batcher_num_batches(it))));
     tdl_metrics *metrics;
     CHECK(tdl_metrics_create(ctx, 10, &metrics));
 

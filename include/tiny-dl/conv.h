@@ -58,17 +58,17 @@ TDL_API tdl_node *tdl_conv_transpose2d(tdl_graph *g, tdl_node *x, tdl_node *w, t
  * @brief 1-D convolution over [N, C_in, L] with w [C_out, C_in/groups, k] (for sequences).
  * @param pad >= 0 or ::TDL_PAD_SAME.
  */
-TDL_API tdl_node *tdl_conv1d(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias,
-                             int32_t stride, int32_t pad, int32_t dilation, int32_t groups);
+TDL_API tdl_node *tdl_conv1d(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias, int32_t stride,
+                             int32_t pad, int32_t dilation, int32_t groups);
 
 /**
  * @brief A conv2d layer: creates "<name>.weight" [C_out, C_in/groups, k, k] (He-normal,
  *        fan-in) and, when use_bias, "<name>.bias" [C_out] (zeros).
  * @param name Required: prefix of the parameter names.
  */
-TDL_API tdl_node *tdl_conv2d_layer(tdl_graph *g, tdl_node *x, int64_t out_channels,
-                                   int32_t kernel, int32_t stride, int32_t pad, int32_t groups,
-                                   int32_t use_bias, const char *name);
+TDL_API tdl_node *tdl_conv2d_layer(tdl_graph *g, tdl_node *x, int64_t out_channels, int32_t kernel,
+                                   int32_t stride, int32_t pad, int32_t groups, int32_t use_bias,
+                                   const char *name);
 
 TDL_END_DECLS
 

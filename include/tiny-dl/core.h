@@ -27,12 +27,12 @@ enum tdl_status_code {
     TDL_ERR_DTYPE = -3,            /**< Wrong element type. */
     TDL_ERR_OUT_OF_MEMORY = -4,    /**< The allocator returned NULL. */
     TDL_ERR_IO = -5,               /**< A file could not be opened, read, written or renamed. */
-    TDL_ERR_FORMAT = -6,           /**< A file is truncated, corrupt or not in the expected format. */
-    TDL_ERR_NOT_FOUND = -7,        /**< A name or key does not exist. */
-    TDL_ERR_STATE = -8,            /**< Call out of order (e.g. running an uncompiled graph). */
-    TDL_ERR_NON_FINITE = -9,       /**< A NaN or infinity was found (see tdl_graph_set_check_finite()). */
-    TDL_ERR_UNSUPPORTED = -10,     /**< Not supported by this build or this CPU. */
-    TDL_ERR_INTERNAL = -11         /**< A bug in tiny-dl: please report it. */
+    TDL_ERR_FORMAT = -6,     /**< A file is truncated, corrupt or not in the expected format. */
+    TDL_ERR_NOT_FOUND = -7,  /**< A name or key does not exist. */
+    TDL_ERR_STATE = -8,      /**< Call out of order (e.g. running an uncompiled graph). */
+    TDL_ERR_NON_FINITE = -9, /**< A NaN or infinity was found (see tdl_graph_set_check_finite()). */
+    TDL_ERR_UNSUPPORTED = -10, /**< Not supported by this build or this CPU. */
+    TDL_ERR_INTERNAL = -11     /**< A bug in tiny-dl: please report it. */
 };
 
 /** An execution context: allocator, thread pool, seed and log sink. Opaque. */

@@ -115,8 +115,8 @@ TDL_API int64_t tdl_batcher_num_batches(const tdl_batcher *it);
  * @param p  In [0, 1].
  * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT (NULL, a size < 1, p outside [0, 1]).
  */
-TDL_API tdl_status tdl_augment_flip(float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                                    float p, uint64_t seed, uint64_t counter);
+TDL_API tdl_status tdl_augment_flip(float *x, int64_t n, int64_t c, int64_t h, int64_t w, float p,
+                                    uint64_t seed, uint64_t counter);
 
 /**
  * @brief Random translation of a batch of NCHW images, in place: each sample moves by

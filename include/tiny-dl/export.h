@@ -17,7 +17,7 @@
 
 #ifdef __cplusplus
 #define TDL_BEGIN_DECLS extern "C" {
-#define TDL_END_DECLS }
+#define TDL_END_DECLS   }
 #else
 #define TDL_BEGIN_DECLS
 #define TDL_END_DECLS

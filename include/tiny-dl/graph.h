@@ -186,7 +186,8 @@ TDL_API const char *tdl_node_op(const tdl_node *node);
  * @brief Copies the node's current value out.
  * @param dst       Receives the elements (row-major, node dtype).
  * @param dst_bytes Size of dst; must be at least the value's size.
- * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT, TDL_ERR_STATE (no value), TDL_ERR_SHAPE (dst too small).
+ * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT, TDL_ERR_STATE (no value), TDL_ERR_SHAPE (dst too
+ * small).
  */
 TDL_API tdl_status tdl_node_read(const tdl_node *node, void *dst, size_t dst_bytes);
 

@@ -27,9 +27,9 @@ TDL_BEGIN_DECLS
 
 /** Flags for tdl_load_weights_ex(). */
 enum tdl_load_flags {
-    TDL_LOAD_STRICT = 0,         /**< Every parameter must be in the file, and nothing else. */
-    TDL_LOAD_ALLOW_MISSING = 1,  /**< Parameters absent from the file keep their values. */
-    TDL_LOAD_ALLOW_UNUSED = 2    /**< Tensors in the file that no parameter names are ignored. */
+    TDL_LOAD_STRICT = 0,        /**< Every parameter must be in the file, and nothing else. */
+    TDL_LOAD_ALLOW_MISSING = 1, /**< Parameters absent from the file keep their values. */
+    TDL_LOAD_ALLOW_UNUSED = 2   /**< Tensors in the file that no parameter names are ignored. */
 };
 
 /**

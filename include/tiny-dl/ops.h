@@ -23,14 +23,16 @@ TDL_BEGIN_DECLS
 /** Parameter initialisers. Fans follow PyTorch: for a shape [out, in, k...],
  *  fan_in = in * prod(k), fan_out = out * prod(k); 1-D: fan_in = fan_out = n. */
 enum tdl_init {
-    TDL_INIT_ZEROS = 0,          /**< 0. */
-    TDL_INIT_CONSTANT = 1,       /**< a. */
-    TDL_INIT_UNIFORM = 2,        /**< Uniform in [a, b). */
-    TDL_INIT_NORMAL = 3,         /**< Normal with mean a, standard deviation b. */
-    TDL_INIT_XAVIER_UNIFORM = 4, /**< Glorot: U(-l, l), l = a * sqrt(6 / (fan_in + fan_out)); a = 0 means 1. */
-    TDL_INIT_XAVIER_NORMAL = 5,  /**< Glorot: N(0, a * sqrt(2 / (fan_in + fan_out))); a = 0 means 1. */
-    TDL_INIT_HE_UNIFORM = 6,     /**< Kaiming: U(-l, l), l = sqrt(6 / fan_in). */
-    TDL_INIT_HE_NORMAL = 7       /**< Kaiming: N(0, sqrt(2 / fan_in)). */
+    TDL_INIT_ZEROS = 0,    /**< 0. */
+    TDL_INIT_CONSTANT = 1, /**< a. */
+    TDL_INIT_UNIFORM = 2,  /**< Uniform in [a, b). */
+    TDL_INIT_NORMAL = 3,   /**< Normal with mean a, standard deviation b. */
+    TDL_INIT_XAVIER_UNIFORM =
+        4, /**< Glorot: U(-l, l), l = a * sqrt(6 / (fan_in + fan_out)); a = 0 means 1. */
+    TDL_INIT_XAVIER_NORMAL =
+        5,                   /**< Glorot: N(0, a * sqrt(2 / (fan_in + fan_out))); a = 0 means 1. */
+    TDL_INIT_HE_UNIFORM = 6, /**< Kaiming: U(-l, l), l = sqrt(6 / fan_in). */
+    TDL_INIT_HE_NORMAL = 7   /**< Kaiming: N(0, sqrt(2 / fan_in)). */
 };
 
 /**

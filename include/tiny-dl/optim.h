@@ -62,14 +62,14 @@ enum tdl_optim_option {
     TDL_OPT_EPS = 6,          /**< Adam(W) / RMSprop epsilon (default 1e-8). */
     TDL_OPT_WEIGHT_DECAY = 7, /**< Weight decay (group-level too). */
     TDL_OPT_ALPHA = 8,        /**< RMSprop smoothing constant (default 0.99). */
-    TDL_OPT_CLIP_NORM = 9,    /**< Clip gradients to this global L2 norm before the step; 0 = off. */
-    TDL_OPT_FROZEN = 10,      /**< Group-level: 1 = its parameters are not updated. */
-    TDL_OPT_SCHEDULE = 11,    /**< One of ::tdl_schedule (default TDL_SCHED_CONSTANT). */
-    TDL_OPT_WARMUP_STEPS = 12,/**< Linear warm-up from 0 over this many steps (default 0). */
-    TDL_OPT_STEP_SIZE = 13,   /**< TDL_SCHED_STEP: multiply by gamma every step_size steps. */
-    TDL_OPT_GAMMA = 14,       /**< TDL_SCHED_STEP factor (default 0.1). */
-    TDL_OPT_TOTAL_STEPS = 15, /**< TDL_SCHED_COSINE: steps to reach min_lr (after warm-up). */
-    TDL_OPT_MIN_LR = 16       /**< TDL_SCHED_COSINE floor, as a fraction of the base rate (default 0). */
+    TDL_OPT_CLIP_NORM = 9, /**< Clip gradients to this global L2 norm before the step; 0 = off. */
+    TDL_OPT_FROZEN = 10,   /**< Group-level: 1 = its parameters are not updated. */
+    TDL_OPT_SCHEDULE = 11, /**< One of ::tdl_schedule (default TDL_SCHED_CONSTANT). */
+    TDL_OPT_WARMUP_STEPS = 12, /**< Linear warm-up from 0 over this many steps (default 0). */
+    TDL_OPT_STEP_SIZE = 13,    /**< TDL_SCHED_STEP: multiply by gamma every step_size steps. */
+    TDL_OPT_GAMMA = 14,        /**< TDL_SCHED_STEP factor (default 0.1). */
+    TDL_OPT_TOTAL_STEPS = 15,  /**< TDL_SCHED_COSINE: steps to reach min_lr (after warm-up). */
+    TDL_OPT_MIN_LR = 16 /**< TDL_SCHED_COSINE floor, as a fraction of the base rate (default 0). */
 };
 
 /** Learning-rate schedules (applied on top of the warm-up). */

@@ -14,6 +14,10 @@
  * order and formulas, so a state dict saved from PyTorch (as safetensors) loads
  * by name. tdl_embedding() matches `nn.Embedding`.
  *
+ * **Memory.** For the backward pass the fused op keeps, per layer and direction, the
+ * gates and states of every step: about T * B * (G + 3) * H floats (G = 1, 4, 3 gates
+ * for RNN, LSTM, GRU), in the graph's arena (see tdl_graph_memory_plan()).
+ *
  * **Errors.** Builders return NULL with the graph's sticky error set (graph.h);
  * run-time problems (a token id out of range, a length outside 1..T) fail the
  * run with a message naming the op, the node, the position and the value.
@@ -73,7 +77,8 @@ enum tdl_rnn_state_which {
  * (PyTorch's default), with the row `padding_id` set to zeros. The gradient of
  * the weight adds up, over the positions in index order (deterministic), the
  * output gradient of every position into the row it used; the row `padding_id`
- * gets none. Differentiable in the weight only.
+ * gets none. Differentiable in the weight only (first derivatives: the gradient is
+ * not itself differentiable).
  * @param ids        int32 node of any shape [...] (the batch may be symbolic). An id
  *                   outside [0, vocab) fails the run with TDL_ERR_INVALID_ARGUMENT
  *                   naming the id and its position.
@@ -101,7 +106,9 @@ TDL_API tdl_node *tdl_embedding(tdl_graph *g, tdl_node *ids, int64_t vocab, int6
  * The input projections of all steps are one GEMM per layer and direction; each
  * step then costs one [B, H] x [H, G*H] GEMM and the fused gate arithmetic. The
  * gradient (backpropagation through time) is likewise computed by dedicated
- * fused ops for x, h0, c0 and every parameter.
+ * fused ops for x, h0, c0 and every parameter; it is not itself differentiable
+ * (tdl_grad() of an expression holding a gradient through tdl_rnn() fails with
+ * TDL_ERR_UNSUPPORTED).
  *
  * @param x       float [T, B, F], or [B, T, F] with ::TDL_RNN_BATCH_FIRST; T must be
  *                concrete and >= 1.
@@ -129,9 +136,9 @@ TDL_API tdl_node *tdl_embedding(tdl_graph *g, tdl_node *ids, int64_t vocab, int6
  *         symbolic or < 1, h0/c0/lengths of the wrong shape), TDL_ERR_DTYPE,
  *         TDL_ERR_OUT_OF_MEMORY.
  */
-TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
-                          tdl_node *lengths, int32_t kind, int64_t hidden, int32_t layers,
-                          uint32_t flags, float dropout, const char *name);
+TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0, tdl_node *lengths,
+                          int32_t kind, int64_t hidden, int32_t layers, uint32_t flags,
+                          float dropout, const char *name);
 
 /**
  * @brief The final states of a tdl_rnn() node, as a node [layers * dirs, B, H]
@@ -170,9 +177,11 @@ typedef struct tdl_rnn_state tdl_rnn_state;
  * The state copies the parameters into a layout made for single steps when it
  * is created and at every tdl_rnn_state_reset(): after changing the weights
  * (training, loading a file), reset the state before stepping again. Steps
- * compute exactly what the full-sequence node computes for the same inputs
- * (without dropout, which applies in training only, and without lengths).
- * Every buffer is allocated here: a step allocates nothing.
+ * reproduce the full-sequence node's outputs for the same inputs (bit for bit with
+ * the SIMD kernels, to float rounding otherwise), without dropout (training only)
+ * and without lengths. Every buffer is allocated here: a step allocates nothing and
+ * with up to 4 sequences runs on the calling thread only.
+ * Threading: a state is used by one thread at a time, and not while its graph runs.
  * @param g       The graph of rnn_out; must outlive the state.
  * @param rnn_out A node returned by tdl_rnn() in g, unidirectional.
  * @param batch   Number of sequences stepped together (>= 1).

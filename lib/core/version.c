@@ -4,7 +4,7 @@
 #include "kernels/simd_config.h"
 
 #define TDL_STR2(x) #x
-#define TDL_STR(x) TDL_STR2(x)
+#define TDL_STR(x)  TDL_STR2(x)
 #define TDL_VERSION_STRING                                                                         \
     TDL_STR(TDL_VERSION_MAJOR) "." TDL_STR(TDL_VERSION_MINOR) "." TDL_STR(TDL_VERSION_PATCH)
 

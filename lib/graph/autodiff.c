@@ -62,16 +62,15 @@ static int build(tdl_graph *g, tdl_node *y, int32_t n_targets, tdl_node *const *
             continue;
         if (!v->op->backward) {
             tdl_graph_sticky(g, TDL_ERR_UNSUPPORTED,
-                             "gradient of '%s': op '%s' (node '%s') has no gradient rule",
-                             y->name, v->op->name, v->name);
+                             "gradient of '%s': op '%s' (node '%s') has no gradient rule", y->name,
+                             v->op->name, v->name);
             rc = -1;
             break;
         }
         tdl_node *dx[64];
         tdl_node **dxp = v->n_inputs <= 64 ? dx : tdl_calloc(ctx, (size_t)v->n_inputs, sizeof *dxp);
         if (!dxp) {
-            tdl_graph_sticky(g, TDL_ERR_OUT_OF_MEMORY, "gradient of '%s': out of memory",
-                             y->name);
+            tdl_graph_sticky(g, TDL_ERR_OUT_OF_MEMORY, "gradient of '%s': out of memory", y->name);
             rc = -1;
             break;
         }

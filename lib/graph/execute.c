@@ -23,8 +23,9 @@ TDL_API tdl_status tdl_graph_compile(tdl_graph *g)
         return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY, "tdl_graph_compile: out of memory");
     g->compiled = 1;
     g->planned_nodes = 0; /* force a real plan at the first run */
-    tdl_log_msg(g->ctx, TDL_LOG_INFO, "compiled graph: %d nodes, %d parameters, arena %zu bytes at batch 1",
-            (int)g->n_nodes, (int)g->n_params, res.arena_bytes);
+    tdl_log_msg(g->ctx, TDL_LOG_INFO,
+                "compiled graph: %d nodes, %d parameters, arena %zu bytes at batch 1",
+                (int)g->n_nodes, (int)g->n_params, res.arena_bytes);
     return TDL_OK;
 }
 
@@ -120,9 +121,10 @@ static tdl_status ensure_plan(tdl_graph *g, int64_t batch)
         unsigned char *bigger = tdl_alloc_aligned(g->ctx, res.arena_bytes ? res.arena_bytes : 64);
         if (!bigger) {
             g->planned_nodes = 0;
-            return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY,
-                                  "run: out of memory for the %zu-byte activation arena (batch %lld)",
-                                  res.arena_bytes, (long long)plan_batch);
+            return tdl_graph_fail(
+                g, TDL_ERR_OUT_OF_MEMORY,
+                "run: out of memory for the %zu-byte activation arena (batch %lld)",
+                res.arena_bytes, (long long)plan_batch);
         }
         tdl_free_aligned(g->ctx, g->arena);
         g->arena = bigger;
@@ -137,7 +139,7 @@ static tdl_status ensure_plan(tdl_graph *g, int64_t batch)
             v->computed_seq = 0;
     }
     tdl_log_msg(g->ctx, TDL_LOG_INFO, "memory plan for batch %lld: arena %zu bytes (naive %zu)",
-            (long long)plan_batch, res.arena_bytes, res.naive_bytes);
+                (long long)plan_batch, res.arena_bytes, res.naive_bytes);
     return TDL_OK;
 }
 
@@ -355,8 +357,8 @@ TDL_API tdl_status tdl_node_read(const tdl_node *node, void *dst, size_t dst_byt
     size_t bytes = (size_t)tdl_shape_numel(&node->value_shape) * tdl_dtype_size(node->dtype);
     if (dst_bytes < bytes)
         return tdl_graph_fail(node->graph, TDL_ERR_SHAPE,
-                              "tdl_node_read: '%s' holds %zu bytes, dst has %zu", node->name,
-                              bytes, dst_bytes);
+                              "tdl_node_read: '%s' holds %zu bytes, dst has %zu", node->name, bytes,
+                              dst_bytes);
     memcpy(dst, node->data, bytes);
     return TDL_OK;
 }
@@ -371,8 +373,7 @@ TDL_API tdl_status tdl_graph_memory_plan(tdl_graph *g, int64_t batch, uint64_t *
         return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
                               "tdl_graph_memory_plan: batch %lld must be >= 1", (long long)batch);
     if (g->sticky != TDL_OK)
-        return tdl_graph_fail(g, TDL_ERR_STATE, "tdl_graph_memory_plan: build error: %s",
-                              g->error);
+        return tdl_graph_fail(g, TDL_ERR_STATE, "tdl_graph_memory_plan: build error: %s", g->error);
     /* planning rewrites offsets: keep the current plan's values valid by
      * re-planning with the live batch afterwards */
     tdl_plan_result res;

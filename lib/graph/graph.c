@@ -33,8 +33,7 @@ TDL_API tdl_status tdl_graph_create(tdl_ctx *ctx, tdl_graph **out)
         return tdl_fail(NULL, NULL, TDL_ERR_INVALID_ARGUMENT, "tdl_graph_create: ctx is NULL");
     tdl_graph *g = tdl_calloc(ctx, 1, sizeof *g);
     if (!g)
-        return tdl_fail(ctx, ctx->error, TDL_ERR_OUT_OF_MEMORY,
-                        "tdl_graph_create: out of memory");
+        return tdl_fail(ctx, ctx->error, TDL_ERR_OUT_OF_MEMORY, "tdl_graph_create: out of memory");
     g->ctx = ctx;
     g->training = 1;
     *out = g;
@@ -291,7 +290,8 @@ TDL_API tdl_status tdl_param_set_trainable(tdl_node *param, int32_t trainable)
     if ((param->flags & TDL_NODE_BUFFER) && trainable)
         return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
                               "tdl_param_set_trainable: '%s' is a buffer (running statistics), "
-                              "never trained", param->name);
+                              "never trained",
+                              param->name);
     if (g->n_passes > 0 && (param->trainable != 0) != (trainable != 0))
         return tdl_graph_fail(g, TDL_ERR_STATE,
                               "tdl_param_set_trainable: '%s': gradients are already built; "

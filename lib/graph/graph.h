@@ -20,7 +20,7 @@ enum {
     TDL_NODE_BACKWARD = 1u << 3, /* part of a gradient pass built by tdl_build_gradients */
     TDL_NODE_NO_GRAD = 1u << 4,  /* output carries no gradient (integer, mask, stop_gradient) */
     TDL_NODE_DEAD = 1u << 5,     /* built by a gradient rule but needed by no gradient: never run */
-    TDL_NODE_BUFFER = 1u << 6    /* a parameter that is saved but never trained (running statistics) */
+    TDL_NODE_BUFFER = 1u << 6 /* a parameter that is saved but never trained (running statistics) */
 };
 
 /* Op attributes: a small fixed block every op interprets its own way. */
@@ -51,7 +51,7 @@ struct tdl_node {
 
     /* Plan. */
     size_t arena_offset;
-    int32_t last_use; /* id of the last node that reads this one */
+    int32_t last_use;      /* id of the last node that reads this one */
     uint64_t computed_seq; /* graph->seq when last computed (0: never since planning) */
     int64_t fed_batch;     /* inputs: batch implied by the last feed (0: no batch dim) */
 };

@@ -39,8 +39,9 @@ TDL_API tdl_status tdl_graph_summary(tdl_graph *g, char *buf, size_t size, size_
     if (size)
         buf[0] = '\0';
     put(&t, "%-28s %-18s %-20s %12s\n", "node", "op", "output shape", "params");
-    put(&t, "%.*s\n", 81, "----------------------------------------------------------------------"
-                          "-----------------");
+    put(&t, "%.*s\n", 81,
+        "----------------------------------------------------------------------"
+        "-----------------");
     int64_t trainable = 0, frozen = 0;
     int32_t shown = 0;
     for (int32_t i = 0; i < g->n_nodes; ++i) {
@@ -60,8 +61,9 @@ TDL_API tdl_status tdl_graph_summary(tdl_graph *g, char *buf, size_t size, size_
             (long long)count);
         shown++;
     }
-    put(&t, "%.*s\n", 81, "----------------------------------------------------------------------"
-                          "-----------------");
+    put(&t, "%.*s\n", 81,
+        "----------------------------------------------------------------------"
+        "-----------------");
     put(&t, "nodes: %d forward, %d in gradient passes\n", (int)shown, (int)(g->n_nodes - shown));
     put(&t, "parameters: %lld (trainable %lld, frozen %lld), %.2f MiB as f32\n",
         (long long)(trainable + frozen), (long long)trainable, (long long)frozen,
@@ -69,8 +71,9 @@ TDL_API tdl_status tdl_graph_summary(tdl_graph *g, char *buf, size_t size, size_
     int64_t batch = g->planned_batch ? g->planned_batch : 1;
     uint64_t arena = 0, naive = 0, pbytes = 0;
     if (g->sticky == TDL_OK && tdl_graph_memory_plan(g, batch, &arena, &naive, &pbytes) == TDL_OK)
-        put(&t, "memory at batch %lld: activations %.2f MiB planned (%.2f MiB unplanned), "
-                "parameters+gradients %.2f MiB\n",
+        put(&t,
+            "memory at batch %lld: activations %.2f MiB planned (%.2f MiB unplanned), "
+            "parameters+gradients %.2f MiB\n",
             (long long)batch, (double)arena / 1048576.0, (double)naive / 1048576.0,
             (double)pbytes / 1048576.0);
     if (needed)

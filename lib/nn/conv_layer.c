@@ -9,9 +9,9 @@
 #include "graph/graph.h"
 #include "ops/conv_internal.h"
 
-TDL_API tdl_node *tdl_conv2d_layer(tdl_graph *g, tdl_node *x, int64_t out_channels,
-                                   int32_t kernel, int32_t stride, int32_t pad, int32_t groups,
-                                   int32_t use_bias, const char *name)
+TDL_API tdl_node *tdl_conv2d_layer(tdl_graph *g, tdl_node *x, int64_t out_channels, int32_t kernel,
+                                   int32_t stride, int32_t pad, int32_t groups, int32_t use_bias,
+                                   const char *name)
 {
     if (tdl_builder_check(g, "conv2d_layer", 1, &x))
         return NULL;

@@ -25,9 +25,9 @@ TDL_API tdl_node *tdl_dense_ex(tdl_graph *g, tdl_node *x, int64_t units, const c
                                 x->name);
     int64_t in = x->shape.d[x->shape.ndim - 1];
     if (in < 1)
-        return tdl_graph_sticky(g, TDL_ERR_SHAPE,
-                                "dense '%s': the last dimension of '%s' is the batch; reshape first",
-                                name, x->name);
+        return tdl_graph_sticky(
+            g, TDL_ERR_SHAPE, "dense '%s': the last dimension of '%s' is the batch; reshape first",
+            name, x->name);
     if (units < 1)
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "dense '%s': units %lld must be >= 1",
                                 name, (long long)units);

@@ -35,7 +35,8 @@ const char *tdl_init_check(int32_t init, float a, float b, const tdl_shape *shap
     case TDL_INIT_HE_UNIFORM:
     case TDL_INIT_HE_NORMAL: return NULL;
     case TDL_INIT_UNIFORM: return a < b ? NULL : "uniform initialiser needs a < b";
-    case TDL_INIT_NORMAL: return b >= 0 ? NULL : "normal initialiser needs a standard deviation b >= 0";
+    case TDL_INIT_NORMAL:
+        return b >= 0 ? NULL : "normal initialiser needs a standard deviation b >= 0";
     case TDL_INIT_XAVIER_UNIFORM:
     case TDL_INIT_XAVIER_NORMAL: return a >= 0 ? NULL : "xavier gain a must be >= 0";
     default: return "unknown initialiser (see enum tdl_init)";

@@ -29,8 +29,8 @@ static int check_state(tdl_graph *g, const char *name, const char *what, const t
                        const tdl_shape *want)
 {
     if (s->dtype != TDL_F32) {
-        tdl_graph_sticky(g, TDL_ERR_DTYPE, "rnn '%s': %s '%s' is %s, not f32", name, what,
-                         s->name, tdl_dtype_name(s->dtype));
+        tdl_graph_sticky(g, TDL_ERR_DTYPE, "rnn '%s': %s '%s' is %s, not f32", name, what, s->name,
+                         tdl_dtype_name(s->dtype));
         return -1;
     }
     if (!tdl_shape_equal(&s->shape, want)) {
@@ -45,9 +45,9 @@ static int check_state(tdl_graph *g, const char *name, const char *what, const t
     return 0;
 }
 
-TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
-                          tdl_node *lengths, int32_t kind, int64_t hidden, int32_t layers,
-                          uint32_t flags, float dropout, const char *name)
+TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0, tdl_node *lengths,
+                          int32_t kind, int64_t hidden, int32_t layers, uint32_t flags,
+                          float dropout, const char *name)
 {
     tdl_node *all[4] = {x, h0, c0, lengths};
     tdl_node *given[4];
@@ -72,16 +72,14 @@ TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s '%s': hidden size %lld is invalid",
                                 kn, name, (long long)hidden);
     if (layers < 1 || layers > RNN_MAX_LAYERS)
-        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
-                                "%s '%s': layers %d is outside 1..%d", kn, name, (int)layers,
-                                RNN_MAX_LAYERS);
+        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s '%s': layers %d is outside 1..%d",
+                                kn, name, (int)layers, RNN_MAX_LAYERS);
     if (flags & ~(uint32_t)(TDL_RNN_BATCH_FIRST | TDL_RNN_BIDIRECTIONAL))
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s '%s': unknown flags 0x%x", kn,
                                 name, (unsigned)flags);
     if (!(dropout >= 0.0f && dropout < 1.0f))
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
-                                "%s '%s': dropout %g is outside [0, 1)", kn, name,
-                                (double)dropout);
+                                "%s '%s': dropout %g is outside [0, 1)", kn, name, (double)dropout);
     if (x->dtype != TDL_F32)
         return tdl_graph_sticky(g, TDL_ERR_DTYPE, "%s '%s': input '%s' is %s, not f32", kn, name,
                                 x->name, tdl_dtype_name(x->dtype));
@@ -103,8 +101,7 @@ TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
                                 kn, name, x->name, xs);
     if (c0 && kind != TDL_RNN_LSTM)
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
-                                "%s '%s': c0 is given but only an LSTM has a cell state", kn,
-                                name);
+                                "%s '%s': c0 is given but only an LSTM has a cell state", kn, name);
     tdl_rnn_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.kind = kind;
@@ -140,7 +137,7 @@ TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
         }
     }
     /* parameters, in PyTorch's order and layout */
-    int64_t LD = tdl_rnn_ld(&cfg), GH = tdl_rnn_gh(&cfg);
+    int64_t GH = tdl_rnn_gh(&cfg);
     tdl_node *params[4 * 2 * RNN_MAX_LAYERS];
     float k = 1.0f / sqrtf((float)hidden);
     for (int32_t l = 0; l < layers; ++l)
@@ -161,7 +158,6 @@ TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
                 if (!params[4 * ld + i])
                     return NULL;
         }
-    (void)LD;
     return tdl_rnn_build(g, &cfg, x, params, h0, c0, lengths, name);
 }
 

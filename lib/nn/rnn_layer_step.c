@@ -26,9 +26,9 @@ struct tdl_rnn_state {
     tdl_node *core;
     tdl_rnn_cfg cfg;
     int64_t batch;
-    float *mem;     /* one aligned block for everything below */
-    float **wih_t;  /* per layer [in_l, GH] */
-    float **whh_t;  /* per layer [H, GH] */
+    float *mem;    /* one aligned block for everything below */
+    float **wih_t; /* per layer [in_l, GH] */
+    float **whh_t; /* per layer [H, GH] */
     float **bih, **bhh;
     float *h, *c;   /* [L, B, H] */
     float *xp, *gh; /* [B, GH] */
@@ -87,8 +87,8 @@ TDL_API tdl_status tdl_rnn_state_create(tdl_graph *g, tdl_node *rnn_out, int64_t
                               rnn_out->name);
     if (batch < 1 || batch > ((int64_t)1 << 30))
         return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
-                              "tdl_rnn_state_create '%s': batch %lld must be >= 1",
-                              rnn_out->name, (long long)batch);
+                              "tdl_rnn_state_create '%s': batch %lld must be >= 1", rnn_out->name,
+                              (long long)batch);
     tdl_ctx *ctx = g->ctx;
     int64_t L = cfg.layers, H = cfg.hidden, GH = tdl_rnn_gh(&cfg), B = batch;
     /* floats, each part rounded up to 16 (64 bytes) */
@@ -193,8 +193,8 @@ TDL_API tdl_status tdl_rnn_state_step(tdl_rnn_state *s, const float *x_t, float 
                 g[j] = tdl_rnn_pre_n(g[j], bih[j]);
                 s->hn[b * H + (j - 2 * H)] = tdl_rnn_gru_hn(gh[j], bhh[j]);
             }
-            tdl_rnn_cell_row(c, g, gru ? s->hn + b * H : NULL, h + b * H,
-                             lstm ? cs + b * H : NULL, lstm ? s->tc + b * H : NULL, h + b * H);
+            tdl_rnn_cell_row(c, g, gru ? s->hn + b * H : NULL, h + b * H, lstm ? cs + b * H : NULL,
+                             lstm ? s->tc + b * H : NULL, h + b * H);
         }
         in = h;
     }

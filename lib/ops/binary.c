@@ -50,7 +50,7 @@ static void binary_row(int kind, int64_t n, const float *a, int64_t sa, const fl
     switch (kind) {
     case BIN_ADD: BINARY_LOOP(x + z); break;
     case BIN_SUB: BINARY_LOOP(x - z); break;
-    case BIN_MUL: BINARY_LOOP(x *z); break;
+    case BIN_MUL: BINARY_LOOP(x * z); break;
     case BIN_DIV: BINARY_LOOP(x / z); break;
     case BIN_EQ: BINARY_LOOP(x == z ? 1.0f : 0.0f); break;
     }
@@ -169,8 +169,9 @@ static tdl_node *binary_build(tdl_graph *g, const tdl_op_def *op, tdl_node *a, t
         char sa[96], sb[96];
         tdl_shape_str(&a->shape, sa, sizeof sa);
         tdl_shape_str(&b->shape, sb, sizeof sb);
-        return tdl_graph_sticky(g, TDL_ERR_SHAPE, "%s: shapes %s ('%s') and %s ('%s') do not broadcast",
-                                op->name, sa, a->name, sb, b->name);
+        return tdl_graph_sticky(g, TDL_ERR_SHAPE,
+                                "%s: shapes %s ('%s') and %s ('%s') do not broadcast", op->name, sa,
+                                a->name, sb, b->name);
     }
     return tdl_node_new(g, op, NULL, 2, in, TDL_F32, &out, NULL);
 }

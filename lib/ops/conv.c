@@ -24,8 +24,8 @@ static tdl_node *conv_gather_node(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_no
                                   const tdl_attrs *geo, int64_t hs, int64_t ws, const char *name);
 static tdl_node *conv_scatter_node(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias,
                                    const tdl_attrs *geo, int64_t hb, int64_t wb);
-static tdl_node *conv_wgrad_node(tdl_graph *g, tdl_node *big, tdl_node *small,
-                                 const tdl_attrs *geo, int64_t kh, int64_t kw);
+static tdl_node *conv_wgrad_node(tdl_graph *g, tdl_node *big, tdl_node *small, const tdl_attrs *geo,
+                                 int64_t kh, int64_t kw);
 static tdl_node *conv_bias_grad_node(tdl_graph *g, tdl_node *dy);
 
 /* The geometry of a node: big image `big`, small image `small` (value shapes). */
@@ -135,8 +135,8 @@ static int wgrad_bwd(tdl_graph *g, tdl_node *n, tdl_node *ddw, tdl_node **dx)
     return dx[0] && dx[1] ? 0 : -1;
 }
 
-static const tdl_op_def op_wgrad = {TDL_OPID_CONV2D_WEIGHT_GRAD, "conv2d_weight_grad", 0,
-                                    wgrad_fwd, wgrad_bwd};
+static const tdl_op_def op_wgrad = {TDL_OPID_CONV2D_WEIGHT_GRAD, "conv2d_weight_grad", 0, wgrad_fwd,
+                                    wgrad_bwd};
 
 /* ---- conv_bias_grad(dy [N, C, H, W]) -> [C] ---- */
 
@@ -192,8 +192,8 @@ static tdl_node *conv_scatter_node(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_n
     return tdl_node_new(g, &op_convt, NULL, nin, in, TDL_F32, &out, &at);
 }
 
-static tdl_node *conv_wgrad_node(tdl_graph *g, tdl_node *big, tdl_node *small,
-                                 const tdl_attrs *geo, int64_t kh, int64_t kw)
+static tdl_node *conv_wgrad_node(tdl_graph *g, tdl_node *big, tdl_node *small, const tdl_attrs *geo,
+                                 int64_t kh, int64_t kw)
 {
     tdl_node *in[2] = {big, small};
     if (tdl_builder_check(g, "conv2d_weight_grad", 2, in))
@@ -223,7 +223,7 @@ typedef struct conv_args {
     const char *op;    /* "conv2d", "conv_transpose2d", "conv1d" */
     const char *label; /* layer name or NULL */
     int transposed;
-    int32_t sd;        /* spatial dims: 1 or 2 */
+    int32_t sd; /* spatial dims: 1 or 2 */
     int64_t stride[2], pad[2], dil[2], opad[2];
     int64_t groups;
 } conv_args;
@@ -287,11 +287,10 @@ static int conv_check(tdl_graph *g, const conv_args *a, tdl_node *x, tdl_node *w
                              op, x->name, xs);
     for (int32_t i = 0; i < rank; ++i)
         if (w->shape.d[i] < 1)
-            return CONV_FAIL(TDL_ERR_SHAPE, "%s: weight '%s' %s may not have a batch dimension",
-                             op, w->name, wsb);
+            return CONV_FAIL(TDL_ERR_SHAPE, "%s: weight '%s' %s may not have a batch dimension", op,
+                             w->name, wsb);
     if (bias && (bias->shape.ndim != 1 || bias->shape.d[0] < 1))
-        return CONV_FAIL(TDL_ERR_SHAPE, "%s: bias '%s' %s must be 1-D [C_out]", op, bias->name,
-                         bs);
+        return CONV_FAIL(TDL_ERR_SHAPE, "%s: bias '%s' %s must be 1-D [C_out]", op, bias->name, bs);
     /* arguments */
     static const char *axis2[2] = {"height", "width"};
     for (int32_t k = 2 - a->sd; k < 2; ++k) {
@@ -330,8 +329,8 @@ static int conv_check(tdl_graph *g, const conv_args *a, tdl_node *x, tdl_node *w
             return CONV_FAIL(TDL_ERR_SHAPE,
                              "%s: groups %lld must divide the input channels (%lld, input '%s' "
                              "%s) and the output channels (%lld, weight '%s' %s)",
-                             op, (long long)a->groups, (long long)cin, x->name, xs,
-                             (long long)cout, w->name, wsb);
+                             op, (long long)a->groups, (long long)cin, x->name, xs, (long long)cout,
+                             w->name, wsb);
         if (w->shape.d[1] * a->groups != cin)
             return CONV_FAIL(TDL_ERR_SHAPE,
                              "%s: input '%s' %s has %lld channels, weight '%s' %s expects %lld "
@@ -440,8 +439,9 @@ TDL_API tdl_node *tdl_conv2d(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *b
                              int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
                              int32_t dilation_h, int32_t dilation_w, int32_t groups)
 {
-    conv_args a = {"conv2d", NULL, 0, 2, {stride_h, stride_w}, {pad_h, pad_w},
-                   {dilation_h, dilation_w}, {0, 0}, groups};
+    conv_args a = {
+        "conv2d", NULL,  0, 2, {stride_h, stride_w}, {pad_h, pad_w}, {dilation_h, dilation_w},
+        {0, 0},   groups};
     return conv2d_build(g, x, w, bias, &a, NULL);
 }
 
@@ -450,8 +450,15 @@ TDL_API tdl_node *tdl_conv_transpose2d(tdl_graph *g, tdl_node *x, tdl_node *w, t
                                        int32_t pad_w, int32_t output_pad_h, int32_t output_pad_w,
                                        int32_t dilation_h, int32_t dilation_w, int32_t groups)
 {
-    conv_args a = {"conv_transpose2d", NULL, 1, 2, {stride_h, stride_w}, {pad_h, pad_w},
-                   {dilation_h, dilation_w}, {output_pad_h, output_pad_w}, groups};
+    conv_args a = {"conv_transpose2d",
+                   NULL,
+                   1,
+                   2,
+                   {stride_h, stride_w},
+                   {pad_h, pad_w},
+                   {dilation_h, dilation_w},
+                   {output_pad_h, output_pad_w},
+                   groups};
     if (preamble(g, a.op, x, w, bias))
         return NULL;
     conv_plan plan;
@@ -460,8 +467,8 @@ TDL_API tdl_node *tdl_conv_transpose2d(tdl_graph *g, tdl_node *x, tdl_node *w, t
     return conv_scatter_node(g, x, w, bias, &plan.geo, plan.out[0], plan.out[1]);
 }
 
-TDL_API tdl_node *tdl_conv1d(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias,
-                             int32_t stride, int32_t pad, int32_t dilation, int32_t groups)
+TDL_API tdl_node *tdl_conv1d(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias, int32_t stride,
+                             int32_t pad, int32_t dilation, int32_t groups)
 {
     conv_args a = {"conv1d", NULL, 0, 1, {1, stride}, {0, pad}, {1, dilation}, {0, 0}, groups};
     if (preamble(g, a.op, x, w, bias))
@@ -489,7 +496,8 @@ tdl_node *tdl_conv2d_ex(tdl_graph *g, tdl_node *x, tdl_node *w, tdl_node *bias, 
                         int32_t stride_w, int32_t pad_h, int32_t pad_w, int32_t dilation_h,
                         int32_t dilation_w, int32_t groups, const char *name)
 {
-    conv_args a = {"conv2d", name, 0, 2, {stride_h, stride_w}, {pad_h, pad_w},
-                   {dilation_h, dilation_w}, {0, 0}, groups};
+    conv_args a = {
+        "conv2d", name,  0, 2, {stride_h, stride_w}, {pad_h, pad_w}, {dilation_h, dilation_w},
+        {0, 0},   groups};
     return conv2d_build(g, x, w, bias, &a, name);
 }

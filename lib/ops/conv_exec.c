@@ -93,7 +93,8 @@ void tdl_conv_im2col(const tdl_conv_geom *gm, const float *big, int64_t oy_a, in
                 if (flat) {
                     int64_t shift = offy * wb + offx;
                     int64_t a = v0 * ws + ox0, b = (v1 - 1) * ws + ox1;
-                    memcpy(row + (a - oy_a * ws), plane + a + shift, sizeof(float) * (size_t)(b - a));
+                    memcpy(row + (a - oy_a * ws), plane + a + shift,
+                           sizeof(float) * (size_t)(b - a));
                     clear_edges(row, ws, v0 - oy_a, v1 - oy_a, ox0, ox1);
                 } else {
                     for (int64_t oy = v0; oy < v1; ++oy) {
@@ -228,17 +229,17 @@ typedef struct conv_run {
     int kind;
     const float *big, *small, *w, *bias;
     float *out;
-    int64_t rows;     /* output rows per im2col block */
+    int64_t rows; /* output rows per im2col block */
     /* wgrad */
-    int64_t chunk;    /* images per chunk */
-    int transposed;   /* partials hold W^T [groups][kg][csg] */
-    int direct;       /* one input channel per group: direct loops, no GEMM */
-    float *partials;  /* per chunk (see part_of) */
+    int64_t chunk;   /* images per chunk */
+    int transposed;  /* partials hold W^T [groups][kg][csg] */
+    int direct;      /* one input channel per group: direct loops, no GEMM */
+    float *partials; /* per chunk (see part_of) */
     /* tasks */
-    int own_scratch;  /* items run in tasks with single-threaded GEMMs on their own scratch */
-    tdlk_env env;     /* the context's */
+    int own_scratch; /* items run in tasks with single-threaded GEMMs on their own scratch */
+    tdlk_env env;    /* the context's */
     float *scratch;
-    size_t per_task;  /* floats */
+    size_t per_task; /* floats */
     size_t col_floats;
     int64_t grain;
     unsigned char *redo; /* items whose GEMM found its scratch too small */
@@ -510,8 +511,8 @@ static size_t direct_floats(const tdl_conv_geom *gm, int kind)
 {
     pad_plane p = pad_dims(gm);
     size_t plane = round16((size_t)(p.hp * p.wp));
-    return 2 * plane + (kind == K_WGRAD ? round16((size_t)(gm->cs * gm->kh * gm->kw * DIRECT_LANES))
-                                        : 0);
+    return 2 * plane +
+           (kind == K_WGRAD ? round16((size_t)(gm->cs * gm->kh * gm->kw * DIRECT_LANES)) : 0);
 }
 
 static int run_one(const conv_run *r, int64_t i, float *scratch, const tdlk_env *env)
@@ -552,8 +553,7 @@ static void run_range(void *arg, int64_t begin, int64_t end)
 /* Runs `items` items: in tasks with their own scratch when there are at
  * least as many items as threads, else one after the other with threaded
  * GEMMs. gemm_max: scratch bound of the largest GEMM of one item. */
-static tdl_status run_items(tdl_exec *ex, tdl_node *n, conv_run *r, int64_t items,
-                            size_t gemm_max)
+static tdl_status run_items(tdl_exec *ex, tdl_node *n, conv_run *r, int64_t items, size_t gemm_max)
 {
     if (items <= 0)
         return TDL_OK;
@@ -583,16 +583,15 @@ static tdl_status run_items(tdl_exec *ex, tdl_node *n, conv_run *r, int64_t item
     r->scratch = NULL;
     r->redo = NULL;
     size_t bytes = 0;
-    if (r->per_task > 0 &&
-        (tdl_mul_size(r->per_task * sizeof(float), (size_t)tasks, &bytes) != 0 ||
-         !(r->scratch = tdl_alloc_aligned(ex->ctx, bytes))))
+    if (r->per_task > 0 && (tdl_mul_size(r->per_task * sizeof(float), (size_t)tasks, &bytes) != 0 ||
+                            !(r->scratch = tdl_alloc_aligned(ex->ctx, bytes))))
         return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
                               "%s '%s': out of memory for %zu bytes of convolution scratch",
                               n->op->name, n->name, bytes);
     if (r->own_scratch && !r->direct && !(r->redo = tdl_calloc(ex->ctx, (size_t)items, 1))) {
         tdl_free_aligned(ex->ctx, r->scratch);
-        return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY, "%s '%s': out of memory",
-                              n->op->name, n->name);
+        return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY, "%s '%s': out of memory", n->op->name,
+                              n->name);
     }
     atomic_init(&r->failed, 0);
     if (tasks > 1)
@@ -716,7 +715,8 @@ tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *
                                   n->op->name, n->name, (long long)nparts);
     }
     int64_t np = block_rows(gm) * gm->ws;
-    size_t gmax = r.transposed ? gemm_floats(gm->kg, gm->csg, np) : gemm_floats(gm->csg, gm->kg, np);
+    size_t gmax =
+        r.transposed ? gemm_floats(gm->kg, gm->csg, np) : gemm_floats(gm->csg, gm->kg, np);
     tdl_status st = run_items(ex, n, &r, nchunks, gmax);
     if (st == TDL_OK && r.transposed) {
         /* dw[g][i][k] = sum over chunks, in order, of part[c][g][k][i] */

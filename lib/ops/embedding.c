@@ -20,8 +20,8 @@ static void index_str(const tdl_shape *s, int64_t p, char *buf, size_t size)
     size_t used = 0;
     used += (size_t)snprintf(buf + used, size - used, "[");
     for (int32_t k = 0; k < s->ndim && used < size; ++k)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "",
-                                 (long long)idx[k]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", k ? ", " : "", (long long)idx[k]);
     if (used < size)
         snprintf(buf + used, size - used, "]");
 }
@@ -37,8 +37,8 @@ static tdl_status check_ids(tdl_exec *ex, const tdl_node *n, const tdl_node *ids
             return tdl_graph_fail(ex->g, TDL_ERR_INVALID_ARGUMENT,
                                   "%s '%s': id %d at position %lld (index %s of '%s') is "
                                   "outside [0, %lld)",
-                                  n->op->name, n->name, (int)id[p], (long long)p, where,
-                                  ids->name, (long long)vocab);
+                                  n->op->name, n->name, (int)id[p], (long long)p, where, ids->name,
+                                  (long long)vocab);
         }
     return TDL_OK;
 }
@@ -84,8 +84,8 @@ static tdl_status emb_grad_fwd(tdl_exec *ex, tdl_node *n)
     return TDL_OK;
 }
 
-static const tdl_op_def op_emb_grad = {TDL_OPID_EMBEDDING_GRAD, "embedding_grad", 0,
-                                       emb_grad_fwd, NULL};
+static const tdl_op_def op_emb_grad = {TDL_OPID_EMBEDDING_GRAD, "embedding_grad", 0, emb_grad_fwd,
+                                       NULL};
 
 static int emb_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
@@ -108,8 +108,8 @@ TDL_API tdl_node *tdl_embedding(tdl_graph *g, tdl_node *ids, int64_t vocab, int6
     if (strlen(name) > 200)
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "embedding: name is too long");
     if (ids->dtype != TDL_I32)
-        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "embedding '%s': ids '%s' are %s, not i32",
-                                name, ids->name, tdl_dtype_name(ids->dtype));
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "embedding '%s': ids '%s' are %s, not i32", name,
+                                ids->name, tdl_dtype_name(ids->dtype));
     if (vocab < 1 || dim < 1 || vocab > ((int64_t)1 << 31) || dim > ((int64_t)1 << 31))
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
                                 "embedding '%s': vocab %lld and dim %lld must be >= 1", name,

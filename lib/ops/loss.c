@@ -15,9 +15,8 @@ static tdl_status check_labels(tdl_exec *ex, const tdl_node *n, const int32_t *y
     for (int64_t r = 0; r < rows; ++r)
         if (y[r] < 0 || y[r] >= classes)
             return tdl_graph_fail(ex->g, TDL_ERR_INVALID_ARGUMENT,
-                                  "%s '%s': label %d of row %lld is outside [0, %lld)",
-                                  n->op->name, n->name, (int)y[r], (long long)r,
-                                  (long long)classes);
+                                  "%s '%s': label %d of row %lld is outside [0, %lld)", n->op->name,
+                                  n->name, (int)y[r], (long long)r, (long long)classes);
     return TDL_OK;
 }
 
@@ -61,8 +60,7 @@ static int xent_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
     return dx[0] ? 0 : -1;
 }
 
-static const tdl_op_def op_xent = {TDL_OPID_XENT_ROWS, "cross_entropy_rows", 0, xent_fwd,
-                                   xent_bwd};
+static const tdl_op_def op_xent = {TDL_OPID_XENT_ROWS, "cross_entropy_rows", 0, xent_fwd, xent_bwd};
 
 static tdl_status onehot_fwd(tdl_exec *ex, tdl_node *n)
 {
@@ -80,8 +78,7 @@ static tdl_status onehot_fwd(tdl_exec *ex, tdl_node *n)
     return TDL_OK;
 }
 
-static const tdl_op_def op_onehot = {TDL_OPID_SMOOTH_ONEHOT, "smooth_onehot", 0, onehot_fwd,
-                                     NULL};
+static const tdl_op_def op_onehot = {TDL_OPID_SMOOTH_ONEHOT, "smooth_onehot", 0, onehot_fwd, NULL};
 
 tdl_node *tdl_smooth_onehot(tdl_graph *g, tdl_node *labels, int64_t classes, float smoothing)
 {
@@ -169,9 +166,8 @@ TDL_API tdl_node *tdl_bce_with_logits(tdl_graph *g, tdl_node *logits, tdl_node *
     if (tdl_builder_check(g, "bce_with_logits", 2, in))
         return NULL;
     if (logits->dtype != TDL_F32 || targets->dtype != TDL_F32)
-        return tdl_graph_sticky(g, TDL_ERR_DTYPE,
-                                "bce_with_logits: '%s' and '%s' must both be f32", logits->name,
-                                targets->name);
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "bce_with_logits: '%s' and '%s' must both be f32",
+                                logits->name, targets->name);
     if (!tdl_shape_equal(&logits->shape, &targets->shape)) {
         char a[96], b[96];
         tdl_shape_str(&logits->shape, a, sizeof a);
@@ -196,8 +192,9 @@ TDL_API tdl_node *tdl_mse_loss(tdl_graph *g, tdl_node *pred, tdl_node *target)
         char a[96], b[96];
         tdl_shape_str(&pred->shape, a, sizeof a);
         tdl_shape_str(&target->shape, b, sizeof b);
-        return tdl_graph_sticky(g, TDL_ERR_SHAPE, "mse_loss: pred '%s' %s and target '%s' %s differ",
-                                pred->name, a, target->name, b);
+        return tdl_graph_sticky(g, TDL_ERR_SHAPE,
+                                "mse_loss: pred '%s' %s and target '%s' %s differ", pred->name, a,
+                                target->name, b);
     }
     tdl_node *d = tdl_sub(g, pred, target);
     return tdl_mean(g, tdl_mul(g, d, d), 0, NULL, 0);

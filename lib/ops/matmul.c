@@ -69,8 +69,8 @@ tdl_node *tdl_matmul_ex(tdl_graph *g, tdl_node *a, tdl_node *b, int trans_a, int
     if (tdl_builder_check(g, "matmul", 2, in))
         return NULL;
     if (a->dtype != TDL_F32 || b->dtype != TDL_F32)
-        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "matmul: '%s' and '%s' must both be f32",
-                                a->name, b->name);
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "matmul: '%s' and '%s' must both be f32", a->name,
+                                b->name);
     const tdl_shape *as = &a->shape, *bs = &b->shape;
     char sa[96], sb[96];
     tdl_shape_str(as, sa, sizeof sa);
@@ -85,8 +85,8 @@ tdl_node *tdl_matmul_ex(tdl_graph *g, tdl_node *a, tdl_node *b, int trans_a, int
     int64_t kb = trans_b ? cb : rb, nn = trans_b ? rb : cb;
     if (k != kb)
         return tdl_graph_sticky(g, TDL_ERR_SHAPE,
-                                "matmul: '%s' %s and '%s' %s: inner dimensions differ", a->name,
-                                sa, b->name, sb);
+                                "matmul: '%s' %s and '%s' %s: inner dimensions differ", a->name, sa,
+                                b->name, sb);
     if (nn < 0 || (bs->ndim > 2 && (ra < 0 || ca < 0)))
         return tdl_graph_sticky(g, TDL_ERR_SHAPE,
                                 "matmul: '%s' %s x '%s' %s: the batch dimension may only be in "

@@ -121,8 +121,30 @@ static void scatter_2x2(const pool_geom *gm, const float *x, const float *g, flo
     }
 }
 
+/* 1 when a plane holds a NaN (one vectorisable pass; NaN planes take the
+ * careful path so that NaN wins as documented). */
+static int plane_has_nan(const float *x, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; ++i)
+        bad |= x[i] != x[i];
+    return bad;
+}
+
 static void max_plane(const pool_geom *gm, const float *x, float *y)
 {
+    if (is_2x2(gm) && !plane_has_nan(x, gm->h * gm->w)) {
+        for (int64_t oy = 0; oy < gm->oh; ++oy) {
+            const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
+            float *yr = y + oy * gm->ow;
+            for (int64_t ox = 0; ox < gm->ow; ++ox) {
+                float m0 = r0[2 * ox] >= r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
+                float m1 = r1[2 * ox] >= r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
+                yr[ox] = m0 >= m1 ? m0 : m1;
+            }
+        }
+        return;
+    }
     if (is_2x2(gm)) {
         /* the common 2x2 / stride 2 case */
         for (int64_t oy = 0; oy < gm->oh; ++oy) {

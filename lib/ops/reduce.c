@@ -182,9 +182,8 @@ tdl_node *tdl_reduce(tdl_graph *g, const tdl_op_def *op, tdl_node *x, int32_t n_
         return tdl_graph_sticky(g, TDL_ERR_DTYPE, "%s: '%s' is %s, not f32", op->name, x->name,
                                 tdl_dtype_name(x->dtype));
     if (n_axes < 0 || n_axes > x->shape.ndim || (n_axes > 0 && !axes))
-        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
-                                "%s '%s': %d axes for a %d-D input", op->name, x->name,
-                                (int)n_axes, (int)x->shape.ndim);
+        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "%s '%s': %d axes for a %d-D input",
+                                op->name, x->name, (int)n_axes, (int)x->shape.ndim);
     tdl_attrs at;
     memset(&at, 0, sizeof at);
     for (int32_t k = 0; k < n_axes; ++k) {

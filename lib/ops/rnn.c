@@ -11,14 +11,6 @@
 #include "ops/op.h"
 #include "ops/rnn_internal.h"
 
-/* Columns of the gate block handled together by the transposing passes. */
-#define RNN_TBLK 16
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Batch size of a sequence node's value. */
 static int64_t seq_batch(const tdl_rnn_cfg *c, const tdl_node *x)
 {
@@ -32,9 +24,8 @@ tdl_status tdl_rnn_check_lengths(tdl_exec *ex, const tdl_node *n, const int32_t 
     for (int64_t b = 0; b < B; ++b)
         if (len[b] < 1 || len[b] > T)
             return tdl_graph_fail(ex->g, TDL_ERR_INVALID_ARGUMENT,
-                                  "%s '%s': lengths[%lld] = %d is outside [1, %lld] (T = %lld)",
-                                  n->op->name, n->name, (long long)b, (int)len[b], (long long)T,
-                                  (long long)T);
+                                  "%s '%s': lengths[%lld] = %d is outside 1..T (T = %lld)",
+                                  n->op->name, n->name, (long long)b, (int)len[b], (long long)T);
     return TDL_OK;
 }
 
@@ -50,29 +41,69 @@ uint64_t tdl_rnn_dropout_key(const tdl_exec *ex, const tdl_node *w)
     return tdl_rng_key(ex->ctx->seed, tdl_mix64(tdl_hash_str(w->name)) + ex->step);
 }
 
-/* Pre-activations of step t for all B rows, in place on the gate rows:
- * g[b] (input projection) becomes tdl_rnn_pre(..., ght[j][b]); for the GRU's
- * n gate the recurrent part goes to hn[b]. ght is [GH, B] (transposed), read
- * in blocks of RNN_TBLK gate columns so that the transposition stays in L1. */
-static void pre_pass(const tdl_rnn_cfg *c, int64_t B, float *g, int64_t gstride, float *hn,
-                     int64_t hnstride, const float *ght, const float *bih, const float *bhh)
+/* The element-wise part of one step for rows [b0, b1) of the batch (rows are
+ * independent, so any split over threads gives the same bits). */
+typedef struct step_job {
+    const tdl_rnn_cfg *c;
+    int64_t B, t, r0, sb;
+    const int32_t *len;
+    tdl_rnn_saved s;
+    const float *ght, *b_ih, *b_hh;
+    float *hcur, *ccur, *out;
+    int64_t out_ld, out_col;
+} step_job;
+
+static void step_rows(void *arg, int64_t b0, int64_t b1)
 {
-    int64_t H = c->hidden, GH = tdl_rnn_gh(c);
+    const step_job *j = arg;
+    const tdl_rnn_cfg *c = j->c;
+    int64_t B = j->B, H = c->hidden, GH = tdl_rnn_gh(c);
     int64_t jn = tdl_rnn_is_gru(c) ? 2 * H : GH;
-    for (int64_t j0 = 0; j0 < GH; j0 += RNN_TBLK) {
-        int64_t j1 = min64(j0 + RNN_TBLK, GH);
-        int64_t ja = min64(j1, jn), jb = j0 > jn ? j0 : jn;
-        for (int64_t b = 0; b < B; ++b) {
-            float *gr = g + b * gstride;
-            const float *gt = ght + b;
-            for (int64_t j = j0; j < ja; ++j)
-                gr[j] = tdl_rnn_pre(gr[j], bih[j], bhh[j], gt[j * B]);
-            for (int64_t j = jb; j < j1; ++j) {
-                gr[j] = tdl_rnn_pre_n(gr[j], bih[j]);
-                hn[b * hnstride + (j - 2 * H)] = tdl_rnn_gru_hn(gt[j * B], bhh[j]);
+    int lstm = tdl_rnn_is_lstm(c), gru = tdl_rnn_is_gru(c);
+    for (int64_t b = b0; b < b1; ++b) {
+        int64_t row = j->r0 + b * j->sb;
+        float *orow = j->out + row * j->out_ld + j->out_col;
+        if (j->len && j->t >= j->len[b]) {
+            /* padding: the state carries over, the output is zero */
+            memset(orow, 0, sizeof(float) * (size_t)H);
+            if (lstm) {
+                memcpy(j->s.cp + row * H, j->ccur + b * H, sizeof(float) * (size_t)H);
+                memset(j->s.tc + row * H, 0, sizeof(float) * (size_t)H);
             }
+            if (gru)
+                memset(j->s.hn + row * H, 0, sizeof(float) * (size_t)H);
+            continue;
         }
+        /* pre-activations: the gate row holds the input projection; the
+         * recurrent one comes transposed from ght [GH, B] (small enough for
+         * L2, read with stride B while the gate row streams) */
+        float *restrict gr = j->s.g + row * GH;
+        const float *restrict gt = j->ght + b;
+        const float *bih = j->b_ih, *bhh = j->b_hh;
+        for (int64_t q = 0; q < jn; ++q)
+            gr[q] = tdl_rnn_pre(gr[q], bih[q], bhh[q], gt[q * B]);
+        float *hn = gru ? j->s.hn + row * H : NULL;
+        for (int64_t q = jn; q < GH; ++q) {
+            gr[q] = tdl_rnn_pre_n(gr[q], bih[q]);
+            hn[q - 2 * H] = tdl_rnn_gru_hn(gt[q * B], bhh[q]);
+        }
+        if (lstm)
+            memcpy(j->s.cp + row * H, j->ccur + b * H, sizeof(float) * (size_t)H);
+        tdl_rnn_cell_row(c, gr, hn, j->hcur + b * H, lstm ? j->ccur + b * H : NULL,
+                         lstm ? j->s.tc + row * H : NULL, orow);
+        memcpy(j->hcur + b * H, orow, sizeof(float) * (size_t)H);
     }
+}
+
+/* Rows per chunk of the per-step element-wise work: a few chunks per thread,
+ * or all rows in one chunk (no thread wakes up) when a step is small. */
+int64_t tdl_rnn_row_grain(const tdl_exec *ex, const tdl_rnn_cfg *c, int64_t B)
+{
+    int64_t threads = tdl_pool_threads(ex->kenv.pool);
+    if (threads <= 1 || B * tdl_rnn_gh(c) < 16384)
+        return B;
+    int64_t chunks = 2 * threads;
+    return (B + chunks - 1) / chunks;
 }
 
 /* One layer-direction over the whole sequence. */
@@ -85,17 +116,29 @@ static tdl_status run_ld(tdl_exec *ex, const tdl_node *n, const tdl_rnn_cfg *c, 
     float *w = tdl_f32(n);
     tdl_rnn_wlayout wl;
     tdl_rnn_wlayout_get(c, B, &wl);
-    tdl_rnn_saved s;
-    tdl_rnn_saved_get(c, B, w, ld, &s);
+    step_job job;
+    memset(&job, 0, sizeof job);
+    tdl_rnn_saved_get(c, B, w, ld, &job.s);
     const float *w_ih = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 0)]);
     const float *w_hh = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 1)]);
-    const float *b_ih = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 2)]);
-    const float *b_hh = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 3)]);
     float *hcur = w + wl.hcur, *ccur = w + wl.ccur, *ght = w + wl.ght;
-    int lstm = tdl_rnn_is_lstm(c), gru = tdl_rnn_is_gru(c);
+    int lstm = tdl_rnn_is_lstm(c);
+    job.c = c;
+    job.B = B;
+    job.sb = sb;
+    job.len = len;
+    job.ght = ght;
+    job.b_ih = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 2)]);
+    job.b_hh = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 3)]);
+    job.hcur = hcur;
+    job.ccur = ccur;
+    job.out = out;
+    job.out_ld = D;
+    job.out_col = d * H;
+    int64_t grain = tdl_rnn_row_grain(ex, c, B);
 
     /* input projections of every step: one GEMM */
-    if (tdlk_sgemm(&ex->kenv, 0, 1, N, GH, Fl, 1.0f, xin, Fl, w_ih, Fl, 0.0f, s.g, GH) != 0)
+    if (tdlk_sgemm(&ex->kenv, 0, 1, N, GH, Fl, 1.0f, xin, Fl, w_ih, Fl, 0.0f, job.s.g, GH) != 0)
         return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY, "rnn '%s': out of memory for GEMM",
                               n->name);
     if (c->has_h0)
@@ -114,29 +157,14 @@ static tdl_status run_ld(tdl_exec *ex, const tdl_node *n, const tdl_rnn_cfg *c, 
         int64_t t = d == 0 ? k : T - 1 - k;
         int64_t r0 = t * st; /* row of (t, 0) */
         for (int64_t b = 0; b < B; ++b)
-            memcpy(s.hp + (r0 + b * sb) * H, hcur + b * H, sizeof(float) * (size_t)H);
+            memcpy(job.s.hp + (r0 + b * sb) * H, hcur + b * H, sizeof(float) * (size_t)H);
+        tdl_rnn_prefetch_rows(job.s.g, r0, sb, B, GH); /* arrives during the GEMM */
         if (tdlk_sgemm(&ex->kenv, 0, 1, GH, B, H, 1.0f, w_hh, H, hcur, H, 0.0f, ght, B) != 0)
-            return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
-                                  "rnn '%s': out of memory for GEMM", n->name);
-        pre_pass(c, B, s.g + r0 * GH, sb * GH, gru ? s.hn + r0 * H : NULL, sb * H, ght, b_ih,
-                 b_hh);
-        for (int64_t b = 0; b < B; ++b) {
-            int64_t row = r0 + b * sb;
-            float *orow = out + row * D + d * H;
-            if (len && t >= len[b]) {
-                memset(orow, 0, sizeof(float) * (size_t)H);
-                if (lstm) {
-                    memcpy(s.cp + row * H, ccur + b * H, sizeof(float) * (size_t)H);
-                    memset(s.tc + row * H, 0, sizeof(float) * (size_t)H);
-                }
-                continue;
-            }
-            if (lstm)
-                memcpy(s.cp + row * H, ccur + b * H, sizeof(float) * (size_t)H);
-            tdl_rnn_cell_row(c, s.g + row * GH, gru ? s.hn + row * H : NULL, hcur + b * H,
-                             lstm ? ccur + b * H : NULL, lstm ? s.tc + row * H : NULL, orow);
-            memcpy(hcur + b * H, orow, sizeof(float) * (size_t)H);
-        }
+            return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY, "rnn '%s': out of memory for GEMM",
+                                  n->name);
+        job.t = t;
+        job.r0 = r0;
+        tdl_parallel_for(ex->kenv.pool, B, grain, step_rows, &job);
     }
     memcpy(w + tdl_rnn_off_ht(c, B) + ld * B * H, hcur, sizeof(float) * (size_t)(B * H));
     if (lstm)
@@ -224,15 +252,15 @@ static tdl_status state_fwd(tdl_exec *ex, tdl_node *n)
     tdl_rnn_cfg_from_attrs(&n->attrs, &c);
     int64_t B = n->value_shape.d[1];
     int64_t off = n->attrs.i[TDL_RNN_ATTR_REGION] == REGION_CT ? tdl_rnn_off_ct(&c, B)
-                                                                : tdl_rnn_off_ht(&c, B);
+                                                               : tdl_rnn_off_ht(&c, B);
     memcpy(n->data, tdl_f32(n->inputs[0]) + off, sizeof(float) * (size_t)tdl_numel(n));
     return TDL_OK;
 }
 
 static int state_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
-    dx[0] = make_pad(g, dy, &n->inputs[0]->shape, &n->attrs,
-                     (int32_t)n->attrs.i[TDL_RNN_ATTR_REGION]);
+    dx[0] =
+        make_pad(g, dy, &n->inputs[0]->shape, &n->attrs, (int32_t)n->attrs.i[TDL_RNN_ATTR_REGION]);
     return dx[0] ? 0 : -1;
 }
 
@@ -271,16 +299,15 @@ static int pad_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
     int32_t region = (int32_t)n->attrs.i[TDL_RNN_ATTR_REGION];
     const tdl_shape *s = &n->inputs[0]->shape;
-    dx[0] = tdl_node_new(g, region == REGION_Y ? &op_output : &op_state, NULL, 1, &dy, TDL_F32,
-                         s, &n->attrs);
+    dx[0] = tdl_node_new(g, region == REGION_Y ? &op_output : &op_state, NULL, 1, &dy, TDL_F32, s,
+                         &n->attrs);
     return dx[0] ? 0 : -1;
 }
 
 /* ---- builders ---- */
 
-tdl_node *tdl_rnn_build(tdl_graph *g, const tdl_rnn_cfg *cfg, tdl_node *x,
-                        tdl_node *const *params, tdl_node *h0, tdl_node *c0, tdl_node *lengths,
-                        const char *name)
+tdl_node *tdl_rnn_build(tdl_graph *g, const tdl_rnn_cfg *cfg, tdl_node *x, tdl_node *const *params,
+                        tdl_node *h0, tdl_node *c0, tdl_node *lengths, const char *name)
 {
     int32_t ni = tdl_rnn_n_inputs(cfg);
     tdl_node **in = tdl_calloc(g->ctx, (size_t)ni + 1, sizeof *in);
@@ -352,8 +379,8 @@ tdl_node *tdl_rnn_state_view(tdl_graph *g, tdl_node *core, int32_t which)
         base -= 5;
     snprintf(nm, sizeof nm, "%.*s:%s_n", (int)base, core->name, which == 1 ? "c" : "h");
     /* a second call for the same state gets an automatic name */
-    tdl_node *n = tdl_graph_find(g, nm) ? NULL : tdl_node_new(g, &op_state, nm, 1, &core,
-                                                              TDL_F32, &s, &at);
+    tdl_node *n =
+        tdl_graph_find(g, nm) ? NULL : tdl_node_new(g, &op_state, nm, 1, &core, TDL_F32, &s, &at);
     if (!n && g->sticky == TDL_OK)
         n = tdl_node_new(g, &op_state, NULL, 1, &core, TDL_F32, &s, &at);
     return n;

@@ -11,20 +11,13 @@
 #include "ops/op.h"
 #include "ops/rnn_internal.h"
 
-#define RNN_TBLK 16
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Gate gradients of one valid row. dh: gradient of the row's output state
  * (the GRU keeps its direct part, dh * z, in dh); dc: LSTM cell gradient,
  * replaced by the one of the previous cell. */
-static void cell_bwd_row(const tdl_rnn_cfg *c, const float *restrict g,
-                         const float *restrict hp, const float *restrict cp,
-                         const float *restrict tc, const float *restrict hn, float *restrict dh,
-                         float *restrict dc, float *restrict dgx, float *dgh)
+static void cell_bwd_row(const tdl_rnn_cfg *c, const float *restrict g, const float *restrict hp,
+                         const float *restrict cp, const float *restrict tc,
+                         const float *restrict hn, float *restrict dh, float *restrict dc,
+                         float *restrict dgx, float *dgh)
 {
     int64_t H = c->hidden;
     switch (c->kind) {
@@ -79,10 +72,72 @@ static const float *bparam(const tdl_node *n, int64_t ld, int32_t k)
     return tdl_f32(n->inputs[2 + tdl_rnn_param_index(ld, k)]);
 }
 
+/* The element-wise part of one backward step for rows [b0, b1). */
+typedef struct bstep_job {
+    const tdl_rnn_cfg *c;
+    int64_t B, t, r0, sb, ldg, d;
+    const int32_t *len;
+    tdl_rnn_saved s;
+    const float *dY, *rt;
+    float *dgx, *dgh, *dh, *dc;
+} bstep_job;
+
+/* Before the recurrent GEMM: add the output gradient, then the gate gradients. */
+static void bstep_cells(void *arg, int64_t b0, int64_t b1)
+{
+    const bstep_job *j = arg;
+    const tdl_rnn_cfg *c = j->c;
+    int64_t H = c->hidden, GH = tdl_rnn_gh(c), D = tdl_rnn_d(c), ldg = j->ldg;
+    int lstm = tdl_rnn_is_lstm(c), gru = tdl_rnn_is_gru(c);
+    for (int64_t b = b0; b < b1; ++b) {
+        int64_t row = j->r0 + b * j->sb;
+        float *dgx = j->dgx + row * ldg, *dgh = j->dgh + row * ldg;
+        if (j->len && j->t >= j->len[b]) {
+            memset(dgx, 0, sizeof(float) * (size_t)ldg);
+            if (gru)
+                memset(dgh, 0, sizeof(float) * (size_t)ldg);
+            continue;
+        }
+        float *dhb = j->dh + b * H;
+        const float *dyr = j->dY + row * D + j->d * H;
+        for (int64_t q = 0; q < H; ++q)
+            dhb[q] += dyr[q];
+        cell_bwd_row(c, j->s.g + row * GH, j->s.hp + row * H, lstm ? j->s.cp + row * H : NULL,
+                     lstm ? j->s.tc + row * H : NULL, gru ? j->s.hn + row * H : NULL, dhb,
+                     j->dc + b * H, dgx, dgh);
+        if (ldg > GH) {
+            memset(dgx + GH, 0, sizeof(float) * (size_t)(ldg - GH));
+            if (gru)
+                memset(dgh + GH, 0, sizeof(float) * (size_t)(ldg - GH));
+        }
+    }
+}
+
+/* After it: the state gradient of valid rows becomes W_hh^T dgates (read
+ * transposed from rt [H, B]), plus the GRU's direct part. */
+static void bstep_state(void *arg, int64_t b0, int64_t b1)
+{
+    const bstep_job *j = arg;
+    int64_t B = j->B, H = j->c->hidden;
+    int gru = tdl_rnn_is_gru(j->c);
+    for (int64_t b = b0; b < b1; ++b) {
+        if (j->len && j->t >= j->len[b])
+            continue;
+        float *restrict dhb = j->dh + b * H;
+        const float *restrict r = j->rt + b;
+        if (gru)
+            for (int64_t q = 0; q < H; ++q)
+                dhb[q] = dhb[q] + r[q * B];
+        else
+            for (int64_t q = 0; q < H; ++q)
+                dhb[q] = r[q * B];
+    }
+}
+
 static tdl_status bptt_ld(tdl_exec *ex, tdl_node *n, const tdl_rnn_cfg *c, int64_t B, int32_t l,
                           int32_t d, const float *dY, const int32_t *len)
 {
-    int64_t T = c->steps, N = T * B, H = c->hidden, GH = tdl_rnn_gh(c), D = tdl_rnn_d(c);
+    int64_t T = c->steps, N = T * B, H = c->hidden, GH = tdl_rnn_gh(c);
     int64_t ld = (int64_t)l * c->dirs + d;
     int64_t st = c->batch_first ? 1 : B, sb = c->batch_first ? T : 1;
     int lstm = tdl_rnn_is_lstm(c), gru = tdl_rnn_is_gru(c);
@@ -90,65 +145,56 @@ static tdl_status bptt_ld(tdl_exec *ex, tdl_node *n, const tdl_rnn_cfg *c, int64
     const float *dcore = tdl_f32(n->inputs[0]);
     tdl_rnn_dlayout dl;
     tdl_rnn_dlayout_get(c, B, &dl);
-    tdl_rnn_saved s;
-    tdl_rnn_saved_get(c, B, tdl_f32(n->inputs[1]), ld, &s);
-    int64_t ldg = dl.ldg;
-    float *dgx = o + dl.dg + ld * dl.dg_ld, *dgh = gru ? dgx + N * ldg : dgx;
-    float *dh = o + dl.dh, *dc = o + dl.dc, *rt = o + dl.rt;
+    bstep_job j;
+    memset(&j, 0, sizeof j);
+    tdl_rnn_saved_get(c, B, tdl_f32(n->inputs[1]), ld, &j.s);
+    j.c = c;
+    j.B = B;
+    j.sb = sb;
+    j.ldg = dl.ldg;
+    j.d = d;
+    j.len = len;
+    j.dY = dY;
+    j.dgx = o + dl.dg + ld * dl.dg_ld;
+    j.dgh = gru ? j.dgx + N * dl.ldg : j.dgx;
+    j.dh = o + dl.dh;
+    j.dc = o + dl.dc;
+    float *rt = o + dl.rt;
+    j.rt = rt;
     const float *w_hh = bparam(n, ld, 1);
-    memcpy(dh, dcore + tdl_rnn_off_ht(c, B) + ld * B * H, sizeof(float) * (size_t)(B * H));
+    int64_t grain = tdl_rnn_row_grain(ex, c, B);
+    memcpy(j.dh, dcore + tdl_rnn_off_ht(c, B) + ld * B * H, sizeof(float) * (size_t)(B * H));
     if (lstm)
-        memcpy(dc, dcore + tdl_rnn_off_ct(c, B) + ld * B * H, sizeof(float) * (size_t)(B * H));
+        memcpy(j.dc, dcore + tdl_rnn_off_ct(c, B) + ld * B * H, sizeof(float) * (size_t)(B * H));
     else
-        memset(dc, 0, sizeof(float) * (size_t)(B * H));
+        memset(j.dc, 0, sizeof(float) * (size_t)(B * H));
     for (int64_t k = 0; k < T; ++k) {
         int64_t t = d == 0 ? T - 1 - k : k;
-        int64_t r0 = t * st;
-        for (int64_t b = 0; b < B; ++b) {
-            int64_t row = r0 + b * sb;
-            if (len && t >= len[b]) {
-                memset(dgx + row * ldg, 0, sizeof(float) * (size_t)ldg);
-                if (gru)
-                    memset(dgh + row * ldg, 0, sizeof(float) * (size_t)ldg);
-                continue;
+        j.t = t;
+        j.r0 = t * st;
+        tdl_parallel_for(ex->kenv.pool, B, grain, bstep_cells, &j);
+        if (k + 1 < T) {
+            /* the next step's saved activations arrive during the GEMM */
+            int64_t rn = (d == 0 ? t - 1 : t + 1) * st;
+            tdl_rnn_prefetch_rows(j.s.g, rn, sb, B, GH);
+            tdl_rnn_prefetch_rows(j.s.hp, rn, sb, B, H);
+            if (lstm) {
+                tdl_rnn_prefetch_rows(j.s.cp, rn, sb, B, H);
+                tdl_rnn_prefetch_rows(j.s.tc, rn, sb, B, H);
             }
-            float *dhb = dh + b * H;
-            const float *dyr = dY + row * D + d * H;
-            for (int64_t j = 0; j < H; ++j)
-                dhb[j] += dyr[j];
-            cell_bwd_row(c, s.g + row * GH, s.hp + row * H, lstm ? s.cp + row * H : NULL,
-                         lstm ? s.tc + row * H : NULL, gru ? s.hn + row * H : NULL, dhb,
-                         dc + b * H, dgx + row * ldg, dgh + row * ldg);
-            if (ldg > GH) {
-                memset(dgx + row * ldg + GH, 0, sizeof(float) * (size_t)(ldg - GH));
-                if (gru)
-                    memset(dgh + row * ldg + GH, 0, sizeof(float) * (size_t)(ldg - GH));
-            }
+            if (gru)
+                tdl_rnn_prefetch_rows(j.s.hn, rn, sb, B, H);
         }
         /* gradient of the previous state: W_hh^T dgates, as [H, B] */
-        if (tdlk_sgemm(&ex->kenv, 1, 1, H, B, GH, 1.0f, w_hh, H, dgh + r0 * ldg, sb * ldg, 0.0f, rt,
-                       B) != 0)
+        if (tdlk_sgemm(&ex->kenv, 1, 1, H, B, GH, 1.0f, w_hh, H, j.dgh + j.r0 * dl.ldg, sb * dl.ldg,
+                       0.0f, rt, B) != 0)
             return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
                                   "rnn_backward '%s': out of memory for GEMM", n->name);
-        for (int64_t j0 = 0; j0 < H; j0 += RNN_TBLK) {
-            int64_t j1 = min64(j0 + RNN_TBLK, H);
-            for (int64_t b = 0; b < B; ++b) {
-                if (len && t >= len[b])
-                    continue;
-                float *dhb = dh + b * H;
-                const float *r = rt + b;
-                if (gru)
-                    for (int64_t j = j0; j < j1; ++j)
-                        dhb[j] = dhb[j] + r[j * B];
-                else
-                    for (int64_t j = j0; j < j1; ++j)
-                        dhb[j] = r[j * B];
-            }
-        }
+        tdl_parallel_for(ex->kenv.pool, B, grain, bstep_state, &j);
     }
-    memcpy(o + dl.dh0 + ld * B * H, dh, sizeof(float) * (size_t)(B * H));
+    memcpy(o + dl.dh0 + ld * B * H, j.dh, sizeof(float) * (size_t)(B * H));
     if (lstm)
-        memcpy(o + dl.dc0 + ld * B * H, dc, sizeof(float) * (size_t)(B * H));
+        memcpy(o + dl.dc0 + ld * B * H, j.dc, sizeof(float) * (size_t)(B * H));
     return TDL_OK;
 }
 
@@ -169,9 +215,8 @@ static tdl_status bwd_fwd(tdl_exec *ex, tdl_node *n)
     int dropped = tdl_rnn_has_xd(&c) && w[wl.meta] != 0.0f;
     uint64_t key = dropped ? tdl_rnn_dropout_key(ex, wn) : 0;
     /* x's gradient is skipped when nothing needs it (x is not trainable) */
-    const tdl_node *dxn = n->attrs.i[TDL_RNN_ATTR_DXNODE] > 0
-                              ? ex->g->nodes[n->attrs.i[TDL_RNN_ATTR_DXNODE]]
-                              : NULL;
+    const tdl_node *dxn =
+        n->attrs.i[TDL_RNN_ATTR_DXNODE] > 0 ? ex->g->nodes[n->attrs.i[TDL_RNN_ATTR_DXNODE]] : NULL;
     int want_dx = !dxn || !(dxn->flags & TDL_NODE_DEAD);
     for (int32_t l = c.layers - 1; l >= 0; --l) {
         const float *dY = l == c.layers - 1 ? tdl_f32(n->inputs[0]) : o + dl.dy + (l % 2) * N * D;
@@ -308,8 +353,8 @@ int tdl_rnn_core_grad(tdl_graph *g, tdl_node *core, tdl_node *dcore, tdl_node **
             tdl_attrs at = core->attrs;
             at.i[TDL_RNN_ATTR_LD] = ld;
             at.i[TDL_RNN_ATTR_WHICH] = k;
-            dx[idx] = tdl_node_new(g, &op_wgrad, NULL, 3, wx, TDL_F32, &core->inputs[idx]->shape,
-                                   &at);
+            dx[idx] =
+                tdl_node_new(g, &op_wgrad, NULL, 3, wx, TDL_F32, &core->inputs[idx]->shape, &at);
             if (!dx[idx])
                 return -1;
         }
@@ -319,8 +364,8 @@ int tdl_rnn_core_grad(tdl_graph *g, tdl_node *core, tdl_node *dcore, tdl_node **
             continue;
         tdl_attrs at = core->attrs;
         at.i[TDL_RNN_ATTR_WHICH] = which;
-        dx[1 + idx] = tdl_node_new(g, &op_dstate, NULL, 1, &bn, TDL_F32,
-                                   &core->inputs[1 + idx]->shape, &at);
+        dx[1 + idx] =
+            tdl_node_new(g, &op_dstate, NULL, 1, &bn, TDL_F32, &core->inputs[1 + idx]->shape, &at);
         if (!dx[1 + idx])
             return -1;
     }

@@ -135,10 +135,10 @@ static inline int tdl_rnn_has_xd(const tdl_rnn_cfg *c)
 
 /* W's layout. Per-step scratch: hcur [B, H], ccur [B, H], ght [GH, B], meta [B]. */
 typedef struct tdl_rnn_wlayout {
-    int64_t saved;   /* first saved block */
+    int64_t saved;    /* first saved block */
     int64_t saved_ld; /* floats per layer-direction block */
-    int64_t outs;    /* O_0 */
-    int64_t xd;      /* XD_1 */
+    int64_t outs;     /* O_0 */
+    int64_t xd;       /* XD_1 */
     int64_t hcur, ccur, ght, meta;
     int64_t total;
 } tdl_rnn_wlayout;
@@ -183,8 +183,9 @@ static inline void tdl_rnn_saved_get(const tdl_rnn_cfg *c, int64_t B, float *wbu
  * scratch dh [B, H], dc [B, H], rt [H, B]. */
 typedef struct tdl_rnn_dlayout {
     int64_t dx, dh0, dc0, dg, dg_ld, dy, dh, dc, rt, total;
-    int64_t ldg; /* row stride of DGX / DGH: GH, padded when a multiple of 4 KiB so that
-                  * the GEMMs reading them need not pack them (L1 set conflicts) */
+    int64_t ldg; /* row stride of DGX / DGH: GH padded to an odd number of cache lines,
+                  * so that the GEMMs reading them in place (transposed) do not thrash
+                  * one L1 set; the padding is kept at zero */
 } tdl_rnn_dlayout;
 
 static inline void tdl_rnn_dlayout_get(const tdl_rnn_cfg *c, int64_t B, tdl_rnn_dlayout *d)
@@ -194,7 +195,9 @@ static inline void tdl_rnn_dlayout_get(const tdl_rnn_cfg *c, int64_t B, tdl_rnn_
     d->dh0 = N * c->input;
     d->dc0 = d->dh0 + LD * B * H;
     d->dg = d->dc0 + (tdl_rnn_is_lstm(c) ? LD * B * H : 0);
-    d->ldg = tdl_rnn_gh(c);
+    d->ldg = (tdl_rnn_gh(c) + 15) / 16 * 16; /* whole 64-byte lines ... */
+    if ((d->ldg / 16) % 2 == 0)
+        d->ldg += 16; /* ... an odd number of them, so columns spread over the L1 sets */
     d->dg_ld = N * d->ldg * (tdl_rnn_is_gru(c) ? 2 : 1);
     d->dy = d->dg + LD * d->dg_ld;
     int64_t nbuf = c->layers - 1 < 2 ? c->layers - 1 : 2;
@@ -202,6 +205,26 @@ static inline void tdl_rnn_dlayout_get(const tdl_rnn_cfg *c, int64_t B, tdl_rnn_
     d->dc = d->dh + B * H;
     d->rt = d->dc + B * H;
     d->total = d->rt + H * B;
+}
+
+/* Asks for rows [r0 + b * sb] (b < B) of width `width` of buf to be brought
+ * into the cache ahead of use (a hint; nothing when the compiler has none). */
+static inline void tdl_rnn_prefetch_rows(const float *buf, int64_t r0, int64_t sb, int64_t B,
+                                         int64_t width)
+{
+#if defined(__GNUC__)
+    for (int64_t b = 0; b < B; ++b) {
+        const float *row = buf + (r0 + b * sb) * width;
+        for (int64_t q = 0; q < width; q += 16)
+            __builtin_prefetch(row + q, 0, 2);
+    }
+#else
+    (void)buf;
+    (void)r0;
+    (void)sb;
+    (void)B;
+    (void)width;
+#endif
 }
 
 /* ---- gate arithmetic shared by the fused op and the step API (same code,
@@ -245,13 +268,14 @@ tdl_status tdl_rnn_check_lengths(tdl_exec *ex, const tdl_node *n, const int32_t 
  * factor (0 or 1 / (1 - p)) of element i of layer l's input. */
 uint64_t tdl_rnn_dropout_key(const tdl_exec *ex, const tdl_node *w);
 float tdl_rnn_dropout_mask(uint64_t key, int32_t l, int64_t i, float p);
+/* Rows of the batch per chunk of the per-step element-wise work. */
+int64_t tdl_rnn_row_grain(const tdl_exec *ex, const tdl_rnn_cfg *c, int64_t B);
 
 /* ---- builders used by nn/rnn_layer.c ---- */
 
 /* Builds W, C and y. params: 4 * layers * dirs nodes in PyTorch's order. */
-tdl_node *tdl_rnn_build(tdl_graph *g, const tdl_rnn_cfg *cfg, tdl_node *x,
-                        tdl_node *const *params, tdl_node *h0, tdl_node *c0, tdl_node *lengths,
-                        const char *name);
+tdl_node *tdl_rnn_build(tdl_graph *g, const tdl_rnn_cfg *cfg, tdl_node *x, tdl_node *const *params,
+                        tdl_node *h0, tdl_node *c0, tdl_node *lengths, const char *name);
 
 /* When `out` is a y node built by tdl_rnn_build: 0, its configuration and
  * its core node C; else -1. */

@@ -15,8 +15,8 @@ static tdl_status check_len(tdl_exec *ex, const tdl_node *n, const int32_t *len,
     for (int64_t b = 0; b < B; ++b)
         if (len[b] < 1 || len[b] > T)
             return tdl_graph_fail(ex->g, TDL_ERR_INVALID_ARGUMENT,
-                                  "%s '%s': lengths[%lld] = %d is outside [1, %lld]",
-                                  n->op->name, n->name, (long long)b, (int)len[b], (long long)T);
+                                  "%s '%s': lengths[%lld] = %d is outside [1, %lld]", n->op->name,
+                                  n->name, (long long)b, (int)len[b], (long long)T);
     return TDL_OK;
 }
 
@@ -107,8 +107,8 @@ static int mm_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 static int mm_grad_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
     tdl_node *in[2] = {dy, n->n_inputs > 1 ? n->inputs[1] : NULL};
-    dx[0] = tdl_node_new(g, &op_mm, NULL, n->n_inputs, in, TDL_F32, &n->inputs[0]->shape,
-                         &n->attrs);
+    dx[0] =
+        tdl_node_new(g, &op_mm, NULL, n->n_inputs, in, TDL_F32, &n->inputs[0]->shape, &n->attrs);
     return dx[0] ? 0 : -1;
 }
 
@@ -119,8 +119,8 @@ TDL_API tdl_node *tdl_masked_mean_time(tdl_graph *g, tdl_node *x, tdl_node *leng
     if (tdl_builder_check(g, "masked_mean_time", lengths ? 2 : 1, in))
         return NULL;
     if (x->dtype != TDL_F32)
-        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "masked_mean_time: '%s' is %s, not f32",
-                                x->name, tdl_dtype_name(x->dtype));
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE, "masked_mean_time: '%s' is %s, not f32", x->name,
+                                tdl_dtype_name(x->dtype));
     if (batch_first != 0 && batch_first != 1)
         return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
                                 "masked_mean_time '%s': batch_first must be 0 or 1", x->name);
@@ -139,8 +139,9 @@ TDL_API tdl_node *tdl_masked_mean_time(tdl_graph *g, tdl_node *x, tdl_node *leng
         char ls[96];
         tdl_shape_str(&lengths->shape, ls, sizeof ls);
         if (lengths->dtype != TDL_I32)
-            return tdl_graph_sticky(g, TDL_ERR_DTYPE, "masked_mean_time: lengths '%s' is %s, not i32",
-                                    lengths->name, tdl_dtype_name(lengths->dtype));
+            return tdl_graph_sticky(g, TDL_ERR_DTYPE,
+                                    "masked_mean_time: lengths '%s' is %s, not i32", lengths->name,
+                                    tdl_dtype_name(lengths->dtype));
         if (lengths->shape.ndim != 1 || lengths->shape.d[0] != bdim)
             return tdl_graph_sticky(g, TDL_ERR_SHAPE,
                                     "masked_mean_time: lengths '%s' %s must be [B] for '%s' %s",

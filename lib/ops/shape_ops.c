@@ -15,8 +15,7 @@ static int reshape_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
     return dx[0] ? 0 : -1;
 }
 
-static const tdl_op_def op_reshape = {TDL_OPID_RESHAPE, "reshape", TDL_OP_ALIAS, NULL,
-                                      reshape_bwd};
+static const tdl_op_def op_reshape = {TDL_OPID_RESHAPE, "reshape", TDL_OP_ALIAS, NULL, reshape_bwd};
 
 tdl_node *tdl_reshape_to(tdl_graph *g, tdl_node *x, const tdl_shape *target)
 {
@@ -45,8 +44,9 @@ TDL_API tdl_node *tdl_reshape(tdl_graph *g, tdl_node *x, int32_t ndim, const int
     if (tdl_builder_check(g, "reshape", 1, &x))
         return NULL;
     if (ndim < 0 || ndim > TDL_MAX_DIMS || (ndim > 0 && !shape))
-        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT, "reshape '%s': ndim %d is outside 0..%d",
-                                x->name, (int)ndim, TDL_MAX_DIMS);
+        return tdl_graph_sticky(g, TDL_ERR_INVALID_ARGUMENT,
+                                "reshape '%s': ndim %d is outside 0..%d", x->name, (int)ndim,
+                                TDL_MAX_DIMS);
     int64_t kin, sin;
     tdl_shape_factor(&x->shape, &kin, &sin);
     int64_t known = 1;
@@ -308,8 +308,7 @@ static tdl_status slice_fwd(tdl_exec *ex, tdl_node *n)
 
 static int slice_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
-    dx[0] = tdl_slice_backward(g, dy, &n->inputs[0]->shape, (int32_t)n->attrs.i[0],
-                               n->attrs.i[1]);
+    dx[0] = tdl_slice_backward(g, dy, &n->inputs[0]->shape, (int32_t)n->attrs.i[0], n->attrs.i[1]);
     return dx[0] ? 0 : -1;
 }
 
@@ -416,8 +415,7 @@ static int bcast_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
     return dx[0] ? 0 : -1;
 }
 
-static const tdl_op_def op_bcast = {TDL_OPID_BROADCAST_TO, "broadcast_to", 0, bcast_fwd,
-                                    bcast_bwd};
+static const tdl_op_def op_bcast = {TDL_OPID_BROADCAST_TO, "broadcast_to", 0, bcast_fwd, bcast_bwd};
 
 tdl_node *tdl_broadcast_to(tdl_graph *g, tdl_node *x, const tdl_shape *target)
 {

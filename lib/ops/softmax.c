@@ -98,8 +98,8 @@ static int log_softmax_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **d
 }
 
 static const tdl_op_def op_softmax = {TDL_OPID_SOFTMAX, "softmax", 0, softmax_fwd, softmax_bwd};
-static const tdl_op_def op_log_softmax = {TDL_OPID_LOG_SOFTMAX, "log_softmax", 0,
-                                          log_softmax_fwd, log_softmax_bwd};
+static const tdl_op_def op_log_softmax = {TDL_OPID_LOG_SOFTMAX, "log_softmax", 0, log_softmax_fwd,
+                                          log_softmax_bwd};
 
 static tdl_node *softmax_build(tdl_graph *g, const tdl_op_def *op, tdl_node *x, int32_t axis)
 {

@@ -42,9 +42,9 @@ static int check_user_shape(tdl_graph *g, const char *op, const char *name, int3
             continue;
         }
         if (dims[i] < 1) {
-            tdl_graph_sticky(g, TDL_ERR_SHAPE, "%s '%s': dimension %d is %lld; sizes must be >= 1%s",
-                             op, name ? name : "", (int)i, (long long)dims[i],
-                             allow_batch ? " (or TDL_BATCH)" : "");
+            tdl_graph_sticky(
+                g, TDL_ERR_SHAPE, "%s '%s': dimension %d is %lld; sizes must be >= 1%s", op,
+                name ? name : "", (int)i, (long long)dims[i], allow_batch ? " (or TDL_BATCH)" : "");
             return -1;
         }
     }

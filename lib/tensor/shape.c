@@ -79,8 +79,7 @@ void tdl_shape_str(const tdl_shape *s, char *buf, size_t size)
         if (s->d[i] == -1)
             used += (size_t)snprintf(buf + used, size - used, "%sB", sep);
         else if (s->d[i] < 0)
-            used += (size_t)snprintf(buf + used, size - used, "%s%lldB", sep,
-                                     (long long)-s->d[i]);
+            used += (size_t)snprintf(buf + used, size - used, "%s%lldB", sep, (long long)-s->d[i]);
         else
             used += (size_t)snprintf(buf + used, size - used, "%s%lld", sep, (long long)s->d[i]);
     }

@@ -30,12 +30,12 @@
 /* ---- geometry and references ---- */
 
 typedef struct cg {
-    int64_t n, ci, h, w;  /* input */
-    int64_t co, kh, kw;   /* output channels, kernel */
+    int64_t n, ci, h, w; /* input */
+    int64_t co, kh, kw;  /* output channels, kernel */
     int64_t sh, sw, dh, dw;
-    int64_t pt, pl;       /* leading padding actually applied */
+    int64_t pt, pl; /* leading padding actually applied */
     int64_t groups;
-    int64_t ho, wo;       /* output size */
+    int64_t ho, wo; /* output size */
 } cg;
 
 /* conv2d output size along one axis; pad may be TDL_PAD_SAME. Sets *before. */
@@ -312,7 +312,8 @@ static void test_conv_transpose2d_forward(void **state)
                             float *b = rand_buf(c.co, -1, 1, 600 + (uint64_t)cases);
                             tdl_node *xin = BUILT(g, tdl_input(g, "x", TDL_F32, 4, xs));
                             tdl_node *wn = BUILT(g, tdl_constant(g, "w", w, 4, ws));
-                            tdl_node *bn = bias ? BUILT(g, tdl_constant(g, "b", b, 1, &c.co)) : NULL;
+                            tdl_node *bn =
+                                bias ? BUILT(g, tdl_constant(g, "b", b, 1, &c.co)) : NULL;
                             tdl_node *y = BUILT(
                                 g, tdl_conv_transpose2d(g, xin, wn, bn, (int32_t)c.sh,
                                                         (int32_t)c.sw, (int32_t)pad, (int32_t)pad,
@@ -390,7 +391,8 @@ static void test_conv1d_forward(void **state)
                             double *ref = malloc(sizeof(double) * (size_t)ny);
                             ref_conv2d(&c, x, w, bi ? b : NULL, ref);
                             char what[128];
-                            snprintf(what, sizeof what, "conv1d s%lld pad %lld d%lld g%lld bias %d n %lld",
+                            snprintf(what, sizeof what,
+                                     "conv1d s%lld pad %lld d%lld g%lld bias %d n %lld",
                                      (long long)s, (long long)pad, (long long)d,
                                      (long long)c.groups, bi, (long long)c.n);
                             int64_t xf[3] = {c.n, c.ci, c.w};
@@ -420,9 +422,9 @@ static void grads_case(const cg *c0, int32_t threads, const char *what)
     tdl_node *x = BUILT(g, test_param(g, "x", 4, xs, -1, 1));
     tdl_node *w = BUILT(g, test_param(g, "w", 4, ws, -1, 1));
     tdl_node *b = BUILT(g, test_param(g, "b", 1, &c.co, -1, 1));
-    tdl_node *y = BUILT(g, tdl_conv2d(g, x, w, b, (int32_t)c.sh, (int32_t)c.sw, (int32_t)c.pt,
-                                      (int32_t)c.pl, (int32_t)c.dh, (int32_t)c.dw,
-                                      (int32_t)c.groups));
+    tdl_node *y =
+        BUILT(g, tdl_conv2d(g, x, w, b, (int32_t)c.sh, (int32_t)c.sw, (int32_t)c.pt, (int32_t)c.pl,
+                            (int32_t)c.dh, (int32_t)c.dw, (int32_t)c.groups));
     int64_t ys[4] = {c.n, c.co, c.ho, c.wo};
     int64_t ny = shape_numel(4, ys);
     float *dy = rand_buf(ny, -1, 1, 77);
@@ -637,8 +639,10 @@ static void test_gradcheck_second(void **state)
                 tdl_node *gp = tdl_grad(g, loss, p);
                 tdl_node *pen = tdl_sum(g, tdl_mul(g, gp, gp), 0, NULL, 0);
                 char what[160];
-                snprintf(what, sizeof what, "%s: d/d(params) sum(grad(L, %s)^2)%s",
-                         CASES[i].what, which == 0 ? "w" : which == 1 ? "x" : "b",
+                snprintf(what, sizeof what, "%s: d/d(params) sum(grad(L, %s)^2)%s", CASES[i].what,
+                         which == 0   ? "w"
+                         : which == 1 ? "x"
+                                      : "b",
                          sq ? " (squared)" : "");
                 if (!pen)
                     fail_msg("%s: building failed: %s", what, tdl_graph_error(g));
@@ -708,7 +712,7 @@ static void test_bad_arguments(void **state)
     do {                                                                                           \
         bad_open(&f, &e);                                                                          \
         tdl_graph *g = e.g;                                                                        \
-        expect_error(g, (expr), (code), (n1), (n2), (n3));                                          \
+        expect_error(g, (expr), (code), (n1), (n2), (n3));                                         \
         fx_close(&f);                                                                              \
     } while (0)
 
@@ -737,8 +741,8 @@ static void test_bad_arguments(void **state)
     /* bias */
     BAD(tdl_conv2d(g, e.x, e.w, e.b, 1, 1, 1, 1, 1, 1, 2), TDL_ERR_SHAPE, "conv2d",
         "bias 'bias5' [5] has 5 elements", "6 channels");
-    BAD(tdl_conv2d(g, e.x, e.w, e.w, 1, 1, 1, 1, 1, 1, 2), TDL_ERR_SHAPE, "conv2d",
-        "bias 'kern'", "1-D");
+    BAD(tdl_conv2d(g, e.x, e.w, e.w, 1, 1, 1, 1, 1, 1, 2), TDL_ERR_SHAPE, "conv2d", "bias 'kern'",
+        "1-D");
     /* dtype */
     BAD(tdl_conv2d(g, e.xi, e.w, NULL, 1, 1, 1, 1, 1, 1, 2), TDL_ERR_DTYPE, "conv2d",
         "'ids' is i32, not f32", NULL);
@@ -759,8 +763,7 @@ static void test_bad_arguments(void **state)
         "conv_transpose2d", "groups 3 must divide", NULL);
     BAD(tdl_conv_transpose2d(g, e.x, e.wt, NULL, 1, 1, 9, 9, 0, 0, 1, 1, 1), TDL_ERR_SHAPE,
         "conv_transpose2d", "leaves no output", "'img'");
-    BAD(tdl_conv_transpose2d(g, e.x, e.wt, NULL, 2, 2, TDL_PAD_SAME, TDL_PAD_SAME, 1, 0, 1, 1,
-                             1),
+    BAD(tdl_conv_transpose2d(g, e.x, e.wt, NULL, 2, 2, TDL_PAD_SAME, TDL_PAD_SAME, 1, 0, 1, 1, 1),
         TDL_ERR_INVALID_ARGUMENT, "conv_transpose2d", "must be 0 with TDL_PAD_SAME", NULL);
     BAD(tdl_conv_transpose2d(g, e.x, e.wt, e.b, 1, 1, 0, 0, 0, 0, 1, 1, 1), TDL_ERR_SHAPE,
         "conv_transpose2d", "bias 'bias5'", "3 channels");
@@ -778,18 +781,18 @@ static void test_bad_arguments(void **state)
         "padding -3 (length)", NULL);
 
     /* the layer */
-    BAD(tdl_conv2d_layer(g, e.x, 8, 3, 1, 1, 1, 1, NULL), TDL_ERR_INVALID_ARGUMENT,
-        "conv2d_layer", "name is required", NULL);
+    BAD(tdl_conv2d_layer(g, e.x, 8, 3, 1, 1, 1, 1, NULL), TDL_ERR_INVALID_ARGUMENT, "conv2d_layer",
+        "name is required", NULL);
     BAD(tdl_conv2d_layer(g, e.x, 9, 3, 1, 1, 2, 1, "c1"), TDL_ERR_SHAPE, "conv2d 'c1'",
         "groups 2 must divide", "out_channels (9)");
     BAD(tdl_conv2d_layer(g, e.x, 8, 9, 1, 0, 1, 1, "c1"), TDL_ERR_SHAPE, "conv2d 'c1'",
         "larger than the padded input", "'img'");
-    BAD(tdl_conv2d_layer(g, e.x, 8, 3, 0, 1, 1, 1, "c1"), TDL_ERR_INVALID_ARGUMENT,
-        "conv2d 'c1'", "stride 0", NULL);
-    BAD(tdl_conv2d_layer(g, e.x3, 8, 3, 1, 1, 1, 1, "c1"), TDL_ERR_SHAPE, "conv2d 'c1'",
-        "'seq'", NULL);
-    BAD(tdl_conv2d_layer(g, e.xi, 8, 3, 1, 1, 1, 1, "c1"), TDL_ERR_DTYPE, "conv2d 'c1'",
-        "not f32", NULL);
+    BAD(tdl_conv2d_layer(g, e.x, 8, 3, 0, 1, 1, 1, "c1"), TDL_ERR_INVALID_ARGUMENT, "conv2d 'c1'",
+        "stride 0", NULL);
+    BAD(tdl_conv2d_layer(g, e.x3, 8, 3, 1, 1, 1, 1, "c1"), TDL_ERR_SHAPE, "conv2d 'c1'", "'seq'",
+        NULL);
+    BAD(tdl_conv2d_layer(g, e.xi, 8, 3, 1, 1, 1, 1, "c1"), TDL_ERR_DTYPE, "conv2d 'c1'", "not f32",
+        NULL);
 #undef BAD
 }
 
@@ -931,8 +934,7 @@ static void test_threads_bit_identical(void **state)
         for (int64_t k = 0; k < a.count; ++k)
             if (memcmp(&a.vals[k], &b.vals[k], sizeof(float)) != 0)
                 fail_msg("batch %lld: value %lld differs: %.9g (1 thread) vs %.9g (3 threads)",
-                         (long long)batches[i], (long long)k, (double)a.vals[k],
-                         (double)b.vals[k]);
+                         (long long)batches[i], (long long)k, (double)a.vals[k], (double)b.vals[k]);
         free(a.vals);
         free(b.vals);
     }

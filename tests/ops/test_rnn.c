@@ -55,7 +55,8 @@ static void ref_rnn(const rcase *c, const float *x, const float *h0, const float
     int64_t G = gates_of(c->kind), GH = G * H, W = F > D ? F : D;
     double *in = calloc((size_t)(T * B * W), sizeof(double));
     double *out = calloc((size_t)(T * B * D), sizeof(double));
-    double *h = calloc((size_t)(B * H), sizeof(double)), *cc = calloc((size_t)(B * H), sizeof(double));
+    double *h = calloc((size_t)(B * H), sizeof(double)),
+           *cc = calloc((size_t)(B * H), sizeof(double));
     double *a = calloc((size_t)GH, sizeof(double)), *gh = calloc((size_t)GH, sizeof(double));
     for (int64_t t = 0; t < T; ++t)
         for (int64_t b = 0; b < B; ++b)
@@ -191,8 +192,8 @@ static void case_str(const rcase *c, char *buf, size_t n)
     snprintf(buf, n, "%s L=%d%s%s%s%s%s%s T=%lld B=%lld F=%lld H=%lld", kind_str(c->kind),
              (int)c->layers, c->bidir ? " bidir" : "", c->bf ? " batch_first" : "",
              c->use_h0 ? " h0" : "", c->use_c0 ? " c0" : "", c->use_len ? " lengths" : "",
-             c->sym_batch ? " symbolic-B" : "", (long long)c->T, (long long)c->B,
-             (long long)c->F, (long long)c->H);
+             c->sym_batch ? " symbolic-B" : "", (long long)c->T, (long long)c->B, (long long)c->F,
+             (long long)c->H);
 }
 
 static void fill_lengths(const rcase *c, int32_t *len)
@@ -219,17 +220,15 @@ static void forward_case(const rcase *c)
     tdl_node *h0 = c->use_h0 ? BUILT(f.g, tdl_input(f.g, "h0", TDL_F32, 3, ss)) : NULL;
     tdl_node *c0 = c->use_c0 ? BUILT(f.g, tdl_input(f.g, "c0", TDL_F32, 3, ss)) : NULL;
     tdl_node *ln = c->use_len ? BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &bdim)) : NULL;
-    tdl_node *y = tdl_rnn(f.g, x, h0, c0, ln, c->kind, c->H, c->layers, case_flags(c), 0.0f,
-                          "rnn");
+    tdl_node *y = tdl_rnn(f.g, x, h0, c0, ln, c->kind, c->H, c->layers, case_flags(c), 0.0f, "rnn");
     if (!y)
         fail_msg("%s: build failed: %s", what, tdl_graph_error(f.g));
     int64_t ys[3] = {xs[0], xs[1], D};
     check_shape(y, 3, ys);
     tdl_node *hn = BUILT(f.g, tdl_rnn_final_state(f.g, y, TDL_RNN_STATE_H));
     check_shape(hn, 3, ss);
-    tdl_node *cn = c->kind == TDL_RNN_LSTM
-                       ? BUILT(f.g, tdl_rnn_final_state(f.g, y, TDL_RNN_STATE_C))
-                       : NULL;
+    tdl_node *cn =
+        c->kind == TDL_RNN_LSTM ? BUILT(f.g, tdl_rnn_final_state(f.g, y, TDL_RNN_STATE_C)) : NULL;
     randomize_params(f.g, "rnn.", -0.6f, 0.6f, 11);
     TDL_OK_OR_FAIL(tdl_graph_compile(f.g));
 
@@ -318,8 +317,7 @@ static void gradcheck_case(const rcase *c)
     tdl_node *h0 = c->use_h0 ? BUILT(f.g, test_param(f.g, "h0", 3, ss, -0.8f, 0.8f)) : NULL;
     tdl_node *c0 = c->use_c0 ? BUILT(f.g, test_param(f.g, "c0", 3, ss, -0.8f, 0.8f)) : NULL;
     tdl_node *ln = c->use_len ? BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &c->B)) : NULL;
-    tdl_node *y = tdl_rnn(f.g, x, h0, c0, ln, c->kind, c->H, c->layers, case_flags(c), 0.0f,
-                          "rnn");
+    tdl_node *y = tdl_rnn(f.g, x, h0, c0, ln, c->kind, c->H, c->layers, case_flags(c), 0.0f, "rnn");
     if (!y)
         fail_msg("%s: build failed: %s", what, tdl_graph_error(f.g));
     randomize_params(f.g, "rnn.", -0.7f, 0.7f, 21);
@@ -374,8 +372,8 @@ static void test_dropout(void **state)
     tdl_node *h0 = BUILT(f.g, test_param(f.g, "h0", 3, ss, -0.8f, 0.8f));
     tdl_node *c0 = BUILT(f.g, test_param(f.g, "c0", 3, ss, -0.8f, 0.8f));
     tdl_node *ln = BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &c.B));
-    tdl_node *y = BUILT(f.g, tdl_rnn(f.g, x, h0, c0, ln, c.kind, c.H, c.layers, case_flags(&c),
-                                     0.4f, "rnn"));
+    tdl_node *y =
+        BUILT(f.g, tdl_rnn(f.g, x, h0, c0, ln, c.kind, c.H, c.layers, case_flags(&c), 0.4f, "rnn"));
     randomize_params(f.g, "rnn.", -0.7f, 0.7f, 41);
     tdl_node *loss = BUILT(f.g, test_weighted_sum(f.g, y, 42));
     int32_t lv[2] = {3, 2};
@@ -457,8 +455,8 @@ static void step_case(int32_t kind, int32_t layers, int bf, int64_t B, int use_h
     tdl_node *x = BUILT(f.g, tdl_input(f.g, "x", TDL_F32, 3, xs));
     tdl_node *h0 = c.use_h0 ? BUILT(f.g, tdl_input(f.g, "h0", TDL_F32, 3, ss)) : NULL;
     tdl_node *c0 = c.use_c0 ? BUILT(f.g, tdl_input(f.g, "c0", TDL_F32, 3, ss)) : NULL;
-    tdl_node *y = BUILT(f.g, tdl_rnn(f.g, x, h0, c0, NULL, kind, H, layers, case_flags(&c),
-                                     0.0f, "rnn"));
+    tdl_node *y =
+        BUILT(f.g, tdl_rnn(f.g, x, h0, c0, NULL, kind, H, layers, case_flags(&c), 0.0f, "rnn"));
     tdl_node *hn = BUILT(f.g, tdl_rnn_final_state(f.g, y, TDL_RNN_STATE_H));
     randomize_params(f.g, "rnn.", -0.6f, 0.6f, 51);
     TDL_OK_OR_FAIL(tdl_graph_compile(f.g));
@@ -569,8 +567,8 @@ static void lstm_train_step(int32_t threads, run_out *o)
     int64_t xs[3] = {T, TDL_BATCH, F}, lb = TDL_BATCH;
     tdl_node *x = BUILT(g, tdl_input(g, "x", TDL_F32, 3, xs));
     tdl_node *ln = BUILT(g, tdl_input(g, "len", TDL_I32, 1, &lb));
-    tdl_node *y = BUILT(g, tdl_rnn(g, x, NULL, NULL, ln, TDL_RNN_LSTM, H, 2,
-                                   TDL_RNN_BIDIRECTIONAL, 0.2f, "lstm"));
+    tdl_node *y = BUILT(
+        g, tdl_rnn(g, x, NULL, NULL, ln, TDL_RNN_LSTM, H, 2, TDL_RNN_BIDIRECTIONAL, 0.2f, "lstm"));
     tdl_node *pooled = BUILT(g, tdl_masked_mean_time(g, y, ln, 0));
     tdl_node *logits = BUILT(g, tdl_dense(g, pooled, 5, "head"));
     int64_t yb = TDL_BATCH;
@@ -627,6 +625,55 @@ static void test_threads_bit_identical(void **state)
     free(a.grads);
     free(b.y);
     free(b.grads);
+}
+
+/* Every float of the fused op's buffers is written by each run: with the arena
+ * filled with NaN first, tdl_graph_set_check_finite() finds nothing. */
+static void finite_case(int32_t kind, int bf, int64_t H, float dropout)
+{
+    fx f;
+    fx_open(&f);
+    rcase c = {kind, 2, 1, bf, 1, kind == TDL_RNN_LSTM, 1, 1, 3, 2, 3, H};
+    int64_t bd = TDL_BATCH, xs[3], xr[3], ss[3] = {4, TDL_BATCH, H}, sr[3] = {4, 2, H};
+    x_shape(&c, bd, xs);
+    x_shape(&c, 2, xr);
+    tdl_node *x = BUILT(f.g, tdl_input(f.g, "x", TDL_F32, 3, xs));
+    tdl_node *h0 = BUILT(f.g, tdl_input(f.g, "h0", TDL_F32, 3, ss));
+    tdl_node *c0 = c.use_c0 ? BUILT(f.g, tdl_input(f.g, "c0", TDL_F32, 3, ss)) : NULL;
+    tdl_node *ln = BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &bd));
+    tdl_node *y =
+        BUILT(f.g, tdl_rnn(f.g, x, h0, c0, ln, kind, H, 2, case_flags(&c), dropout, "rnn"));
+    tdl_node *p = BUILT(f.g, tdl_masked_mean_time(f.g, y, ln, bf));
+    tdl_node *loss = BUILT(f.g, tdl_mean(f.g, BUILT(f.g, tdl_mul(f.g, p, p)), 0, NULL, 0));
+    TDL_OK_OR_FAIL(tdl_graph_compile(f.g));
+    float *xv = calloc(18, sizeof(float)), *hv = calloc((size_t)(8 * H), sizeof(float));
+    test_fill_uniform(xv, 18, -1, 1, 81);
+    test_fill_uniform(hv, 8 * H, -1, 1, 82);
+    int32_t lv[2] = {3, 1};
+    TDL_OK_OR_FAIL(tdl_feed(f.g, x, xv, 3, xr));
+    TDL_OK_OR_FAIL(tdl_feed(f.g, h0, hv, 3, sr));
+    if (c0)
+        TDL_OK_OR_FAIL(tdl_feed(f.g, c0, hv, 3, sr));
+    TDL_OK_OR_FAIL(tdl_feed(f.g, ln, lv, 1, (int64_t[]){2}));
+    TDL_OK_OR_FAIL(tdl_forward(f.g));
+    TDL_OK_OR_FAIL(tdl_backward(f.g, loss));
+    memset(f.g->arena, 0xff, f.g->arena_bytes); /* NaN everywhere */
+    TDL_OK_OR_FAIL(tdl_graph_set_check_finite(f.g, 1));
+    if (tdl_forward(f.g) != TDL_OK || tdl_backward(f.g, loss) != TDL_OK)
+        fail_msg("%s H=%lld: %s", kind_str(kind), (long long)H, tdl_graph_error(f.g));
+    free(xv);
+    free(hv);
+    fx_close(&f);
+}
+
+static void test_buffers_fully_written(void **state)
+{
+    (void)state;
+    for (int32_t kind = 0; kind < 4; ++kind) {
+        finite_case(kind, 0, 4, 0.3f);
+        finite_case(kind, 1, 5, 0.0f);
+    }
+    finite_case(TDL_RNN_LSTM, 0, 256, 0.2f); /* 4H = 1024: padded gate-gradient rows */
 }
 
 /* ---------------- embedding ---------------- */
@@ -944,11 +991,21 @@ static void test_bad_inputs(void **state)
     check_contains(tdl_graph_error(f.g), "not the output of tdl_rnn()");
     fx_close(&f);
 
+    /* second derivatives through the recurrence are not supported */
+    fx_open(&f);
+    int64_t ps[3] = {2, 1, 3};
+    x = BUILT(f.g, test_param(f.g, "xp", 3, ps, -1, 1));
+    y = BUILT(f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_LSTM, 2, 1, 0, 0, "l"));
+    tdl_node *gx = BUILT(f.g, tdl_grad(f.g, BUILT(f.g, test_weighted_sum(f.g, y, 3)), x));
+    assert_null(tdl_grad(f.g, BUILT(f.g, tdl_sum(f.g, tdl_mul(f.g, gx, gx), 0, NULL, 0)), x));
+    assert_int_equal(tdl_graph_status(f.g), TDL_ERR_UNSUPPORTED);
+    fx_close(&f);
+
     /* states: bidirectional unsupported; wrong node; bad batch; wrong shape in set */
     fx_open(&f);
     x = BUILT(f.g, tdl_input(f.g, "x", TDL_F32, 3, xs));
-    tdl_node *bi = BUILT(f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_LSTM, 5, 1,
-                                      TDL_RNN_BIDIRECTIONAL, 0, "bi"));
+    tdl_node *bi = BUILT(
+        f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_LSTM, 5, 1, TDL_RNN_BIDIRECTIONAL, 0, "bi"));
     tdl_node *uni = BUILT(f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_LSTM, 5, 2, 0, 0, "uni"));
     tdl_rnn_state *st = (tdl_rnn_state *)&st;
     assert_int_equal(tdl_rnn_state_create(f.g, bi, 1, &st), TDL_ERR_UNSUPPORTED);
@@ -1036,6 +1093,7 @@ int main(void)
         cmocka_unit_test(test_step_api),
         cmocka_unit_test(test_step_reset_reloads),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_buffers_fully_written),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_masked_mean),
         cmocka_unit_test(test_sampling),

@@ -115,9 +115,9 @@ static void test_failing_context_creation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version),        cmocka_unit_test(test_status_strings),
-        cmocka_unit_test(test_ctx_options),    cmocka_unit_test(test_null_handles),
-        cmocka_unit_test(test_log_sink),       cmocka_unit_test(test_failing_context_creation),
+        cmocka_unit_test(test_version),     cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_ctx_options), cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_log_sink),    cmocka_unit_test(test_failing_context_creation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

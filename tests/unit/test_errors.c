@@ -213,8 +213,8 @@ static void test_allocation_failure_everywhere(void **state)
             /* the refusal surfaces as out-of-memory, or as the sticky build
              * error that the refusal caused */
             if (st != TDL_ERR_OUT_OF_MEMORY)
-                fail_msg("allocation %lld: status %d (%s), expected out of memory",
-                         (long long)n, (int)st, tdl_last_error());
+                fail_msg("allocation %lld: status %d (%s), expected out of memory", (long long)n,
+                         (int)st, tdl_last_error());
             assert_non_null(strstr(tdl_last_error(), "out of memory"));
         }
         tdl_ctx_destroy(ctx);

@@ -50,8 +50,7 @@ static void test_memory_plan_beats_naive(void **state)
     uint64_t arena, naive, params;
     TDL_OK_OR_FAIL(tdl_graph_memory_plan(m.g, 128, &arena, &naive, &params));
     print_message("4-layer MLP, batch 128: arena %llu bytes, naive %llu, params %llu\n",
-                  (unsigned long long)arena, (unsigned long long)naive,
-                  (unsigned long long)params);
+                  (unsigned long long)arena, (unsigned long long)naive, (unsigned long long)params);
     assert_true(arena > 0);
     assert_true(arena < naive);
     /* parameters and their gradients: 2 * 4 bytes per scalar */
