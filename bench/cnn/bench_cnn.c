@@ -5,7 +5,8 @@
  *
  *   bench_cnn train [--epochs N] [--threads N]   every epoch timed in full, plus
  *                                                 chunks of 100 steps (first excluded)
- *   bench_cnn infer [--threads N] [--runs N]      eval-mode latency at batch 1 and 64,
+ *   bench_cnn infer [--threads N] [--runs N] [--batch 1|64]
+ *                                                 eval-mode latency at batch 1 and 64,
  *                                                 50 warm-up calls, median of --runs
  *
  * Prints "RESULT <tag> <json>" lines (bench/cnn/run.sh compares them). */
@@ -154,7 +155,7 @@ static void train(tdl_ctx *ctx, const char *dir, int epochs, int threads)
     tdl_dataset_destroy(te);
 }
 
-static void infer(tdl_ctx *ctx, const char *dir, int runs, int threads)
+static void infer(tdl_ctx *ctx, const char *dir, int runs, int threads, int64_t only_batch)
 {
     tdl_dataset *te = load(ctx, dir, "t10k");
     cnn m;
@@ -168,6 +169,8 @@ static void infer(tdl_ctx *ctx, const char *dir, int runs, int threads)
     double *ts = calloc((size_t)runs, sizeof(double));
     for (int b = 0; b < 2; ++b) {
         int64_t bs = batches[b];
+        if (only_batch && bs != only_batch)
+            continue;
         for (int i = 0; i < 50 + runs; ++i) {
             int64_t j = ((int64_t)i * bs) % (n_te - bs);
             double t0 = now();
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "train";
     const char *dir = "/usr/share/datasets/fashion-mnist";
     int epochs = 2, threads = 2, runs = 500;
+    int64_t only_batch = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--data"))
             dir = argv[i + 1];
@@ -204,6 +208,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--runs"))
             runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch"))
+            only_batch = atoll(argv[i + 1]);
     }
     if (epochs < 1 || runs < 1) {
         fprintf(stderr, "--epochs and --runs must be >= 1\n");
@@ -215,7 +221,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "train"))
         train(ctx, dir, epochs, threads);
     else if (!strcmp(mode, "infer"))
-        infer(ctx, dir, runs, threads);
+        infer(ctx, dir, runs, threads, only_batch);
     else {
         fprintf(stderr, "usage: bench_cnn train|infer [--epochs N] [--threads N] [--runs N]\n");
         return 2;

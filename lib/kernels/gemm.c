@@ -324,10 +324,31 @@ int tdlk_sgemm_batched(const tdlk_env *env, int trans_a, int trans_b, int64_t m,
     return 0;
 }
 
+typedef struct gemv_job {
+    int64_t k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t sa, ldb;
+    float *c;
+} gemv_job;
+
+static void gemv_range(void *arg, int64_t begin, int64_t end)
+{
+    gemv_job *j = arg;
+    tdlk_gemv_rows_isa(begin, end, j->k, j->alpha, j->a, j->sa, j->b, j->ldb, j->beta, j->c);
+}
+
 int tdlk_sgemm(const tdlk_env *env, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                float *c, int64_t ldc)
 {
+    if (m == 1 && trans_b && k > 0) {
+        /* a single row against a row-major weight matrix: dot products, no packing */
+        gemv_job j = {k, alpha, beta, a, b, trans_a ? lda : 1, ldb, c};
+        int64_t grain = (int64_t)(TDLK_GEMM_MIN_FLOPS / (2.0 * (double)k)) + 1;
+        tdl_parallel_for(env ? env->pool : NULL, n, grain, gemv_range, &j);
+        return 0;
+    }
     return tdlk_sgemm_batched(env, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c,
                               ldc, 0, 1);
 }

@@ -39,6 +39,12 @@ int tdlk_sgemm_batched(const tdlk_env *env, int trans_a, int trans_b, int64_t m,
                        const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
                        int64_t ldc, int64_t stride_c, int64_t batch);
 
+/* Rows [n0, n1) of the m == 1, trans_b product: c[j] = alpha * sum_p
+ * a[p * sa] * b[j * ldb + p] + beta * c[j] (beta == 0: c not read). Used by
+ * tdlk_sgemm for a single row; summation order depends on k only. */
+void tdlk_gemv_rows_isa(int64_t n0, int64_t n1, int64_t k, float alpha, const float *a, int64_t sa,
+                        const float *b, int64_t ldb, float beta, float *c);
+
 /* The portable reference (plain loops, double accumulation is NOT used: float
  * accumulation in k order). Always compiled; the oracle in tests. */
 void tdlk_sgemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,

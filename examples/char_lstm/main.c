@@ -1,0 +1,548 @@
+/* Byte-level language model on the fortunes corpus: embedding (64) -> 2-layer LSTM (or GRU)
+ * 256 -> dense over the 256 byte values, trained with truncated backpropagation through time
+ * (the state is carried from one window to the next), Adam and gradient clipping. Every 20th
+ * entry is held out for validation. Losses are in bits per character (cross-entropy / ln 2).
+ * After training it saves the weights, reloads them into a fresh graph, and generates text
+ * from a prompt with the step API (both models must write the same text).
+ *
+ *   char_lstm [--cell lstm|gru] [--minutes X] [--steps N] [--threads N] [--seed N]
+ *             [--batch N] [--seq N] [--lr X] [--clip X] [--dropout X] [--hidden N]
+ *             [--layers N] [--embed N] [--evals N] [--data DIR] [--out DIR] [--load FILE]
+ *             [--prompt TEXT] [--temperature X] [--top-k N] [--chars N]
+ *
+ * Training stops after --minutes (default 10) or --steps, whichever comes first;
+ * --minutes 0 with --load only generates. Exits non-zero on any failure. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tiny-dl/tiny-dl.h>
+
+#include "fortunes.h"
+
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        tdl_status st_ = (call);                                                                   \
+        if (st_ != TDL_OK) {                                                                       \
+            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,              \
+                    tdl_last_error(), tdl_status_string(st_));                                     \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+enum { VOCAB = 256 }; /* bytes: the model file needs no vocabulary beside it */
+
+typedef struct options {
+    const char *data, *out, *load, *prompt, *cell;
+    double minutes, lr, clip, dropout, temperature;
+    int64_t steps, batch, seq, hidden, embed, chars;
+    int threads, layers, evals, top_k;
+    uint64_t seed;
+} options;
+
+typedef struct model {
+    tdl_graph *g;
+    int kind;
+    int64_t hidden, embed, seq;
+    int32_t layers;
+    tdl_node *x, *y, *h0, *c0, *rnn, *h_n, *c_n, *logits, *loss;
+    tdl_node *h_step, *logits_step; /* the output layer for one step of generation */
+} model;
+
+/* A stream of byte ids split into `rows` contiguous segments read side by side. */
+typedef struct stream {
+    int32_t *ids;
+    int64_t n;
+} stream;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *xmalloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+static void build_model(tdl_ctx *ctx, model *m, const options *o)
+{
+    m->kind = !strcmp(o->cell, "gru") ? TDL_RNN_GRU : TDL_RNN_LSTM;
+    m->hidden = o->hidden;
+    m->embed = o->embed;
+    m->seq = o->seq;
+    m->layers = (int32_t)o->layers;
+    CHECK(tdl_graph_create(ctx, &m->g));
+    tdl_graph *g = m->g;
+    int64_t H = m->hidden, L = m->layers;
+    m->x = tdl_input(g, "x", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
+    m->y = tdl_input(g, "y", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
+    /* the state carried over from the previous window (truncated BPTT) */
+    m->h0 = tdl_input(g, "h0", TDL_F32, 3, (int64_t[]){L, TDL_BATCH, H});
+    m->c0 = m->kind == TDL_RNN_LSTM ? tdl_input(g, "c0", TDL_F32, 3, (int64_t[]){L, TDL_BATCH, H})
+                                    : NULL;
+    tdl_node *e = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb");
+    m->rnn = tdl_rnn(g, e, m->h0, m->c0, NULL, m->kind, H, m->layers, TDL_RNN_BATCH_FIRST,
+                     (float)o->dropout, "rnn");
+    m->h_n = tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_H);
+    m->c_n = m->c0 ? tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_C) : NULL;
+    tdl_node *flat = tdl_reshape(g, m->rnn, 2, (int64_t[]){-1, H});
+    m->logits = tdl_dense(g, flat, VOCAB, "out");
+    m->loss = tdl_cross_entropy(g, m->logits, tdl_reshape(g, m->y, 1, (int64_t[]){-1}));
+    /* the same output layer applied to one step's hidden state, sharing the parameters */
+    m->h_step = tdl_input(g, "h_step", TDL_F32, 2, (int64_t[]){1, H});
+    tdl_node *w = tdl_graph_find(g, "out.weight"), *b = tdl_graph_find(g, "out.bias");
+    m->logits_step = tdl_add(g, tdl_matmul(g, m->h_step, tdl_transpose(g, w)), b);
+    if (tdl_graph_compile(g) != TDL_OK) {
+        fprintf(stderr, "building the model failed: %s\n", tdl_graph_error(g));
+        exit(1);
+    }
+    /* tdl_forward() computes every forward node: give the generation head an input */
+    static const float zeros[4096];
+    if (H > 4096) {
+        fprintf(stderr, "--hidden must be <= 4096\n");
+        exit(2);
+    }
+    CHECK(tdl_feed(g, m->h_step, zeros, 2, (int64_t[]){1, H}));
+}
+
+/* The corpus as one byte stream per split: each entry followed by "%\n" (the file format),
+ * every 20th entry (index 19, 39, ...) in validation. */
+static void make_streams(const fortunes *f, stream *train, stream *valid)
+{
+    train->ids = xmalloc(sizeof(int32_t) * (size_t)(f->total_bytes + 2 * f->n_entries));
+    valid->ids = xmalloc(sizeof(int32_t) * (size_t)(f->total_bytes + 2 * f->n_entries));
+    train->n = valid->n = 0;
+    for (int64_t i = 0; i < f->n_entries; ++i) {
+        stream *s = i % 20 == 19 ? valid : train;
+        const fortune *e = &f->entries[i];
+        for (int32_t k = 0; k < e->len; ++k)
+            s->ids[s->n++] = (unsigned char)e->text[k];
+        s->ids[s->n++] = '%';
+        s->ids[s->n++] = '\n';
+    }
+}
+
+/* Cross-entropy (nats) summed over the valid positions of the last forward, from the logits.
+ * valid[i] != 0 marks the positions to count; labels y. */
+static double sum_nll(const model *m, const int32_t *y, const unsigned char *valid, int64_t n)
+{
+    const float *logits = tdl_node_data(m->logits);
+    if (!logits) {
+        fprintf(stderr, "logits not available: %s\n", tdl_graph_error(m->g));
+        exit(1);
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (!valid[i])
+            continue;
+        const float *z = logits + i * VOCAB;
+        float mx = z[0];
+        for (int k = 1; k < VOCAB; ++k)
+            mx = z[k] > mx ? z[k] : mx;
+        double se = 0;
+        for (int k = 0; k < VOCAB; ++k)
+            se += exp((double)(z[k] - mx));
+        sum += log(se) + (double)mx - (double)z[y[i]];
+    }
+    return sum;
+}
+
+/* Bits per character over the whole stream: `rows` contiguous segments read side by side with
+ * the state carried across windows; the tail of the last window is padding, not counted. */
+static double evaluate(model *m, const stream *s, int64_t rows)
+{
+    int64_t T = m->seq, H = m->hidden, L = m->layers;
+    int64_t seg = (s->n - 1) / rows; /* predictions per segment */
+    int64_t windows = (seg + T - 1) / T;
+    int64_t n = rows * T;
+    int32_t *x = xmalloc(sizeof(int32_t) * (size_t)n), *y = xmalloc(sizeof(int32_t) * (size_t)n);
+    unsigned char *valid = xmalloc((size_t)n);
+    size_t state_n = (size_t)(L * rows * H);
+    float *h[2] = {calloc(state_n, sizeof(float)), calloc(state_n, sizeof(float))};
+    float *c[2] = {calloc(state_n, sizeof(float)), calloc(state_n, sizeof(float))};
+    if (!h[0] || !h[1] || !c[0] || !c[1]) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    CHECK(tdl_graph_set_training(m->g, 0));
+    double nll = 0;
+    int64_t count = 0;
+    for (int64_t w = 0; w < windows; ++w) {
+        int cur = (int)(w & 1);
+        for (int64_t b = 0; b < rows; ++b)
+            for (int64_t t = 0; t < T; ++t) {
+                int64_t p = w * T + t, i = b * T + t;
+                valid[i] = p < seg;
+                x[i] = valid[i] ? s->ids[b * seg + p] : 0;
+                y[i] = valid[i] ? s->ids[b * seg + p + 1] : 0;
+                count += valid[i];
+            }
+        int64_t shape_s[3] = {L, rows, H};
+        CHECK(tdl_feed(m->g, m->x, x, 2, (int64_t[]){rows, T}));
+        CHECK(tdl_feed(m->g, m->y, y, 2, (int64_t[]){rows, T}));
+        CHECK(tdl_feed(m->g, m->h0, h[cur], 3, shape_s));
+        if (m->c0)
+            CHECK(tdl_feed(m->g, m->c0, c[cur], 3, shape_s));
+        CHECK(tdl_forward(m->g));
+        nll += sum_nll(m, y, valid, n);
+        CHECK(tdl_node_read(m->h_n, h[!cur], sizeof(float) * state_n));
+        if (m->c_n)
+            CHECK(tdl_node_read(m->c_n, c[!cur], sizeof(float) * state_n));
+    }
+    CHECK(tdl_graph_set_training(m->g, 1));
+    free(x);
+    free(y);
+    free(valid);
+    for (int i = 0; i < 2; ++i) {
+        free(h[i]);
+        free(c[i]);
+    }
+    return nll / (double)count / log(2.0);
+}
+
+/* Feeds the prompt through a fresh state, then samples `chars` bytes into out (NUL-ended). */
+static void generate(model *m, const options *o, char *out)
+{
+    tdl_rnn_state *st;
+    CHECK(tdl_rnn_state_create(m->g, m->rnn, 1, &st));
+    const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
+    float *h = xmalloc(sizeof(float) * (size_t)m->hidden);
+    size_t plen = strlen(o->prompt);
+    int32_t id = '\n'; /* an empty prompt starts as after a line break */
+    if (plen == 0)
+        CHECK(tdl_rnn_state_step(st, table + (int64_t)id * m->embed, h));
+    for (size_t i = 0; i < plen; ++i)
+        CHECK(tdl_rnn_state_step(st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h));
+    for (int64_t i = 0; i < o->chars; ++i) {
+        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, m->hidden}));
+        CHECK(tdl_run(m->g, m->logits_step));
+        CHECK(tdl_sample_logits(tdl_node_data(m->logits_step), VOCAB, (float)o->temperature,
+                                o->top_k, o->seed, (uint64_t)i, &id));
+        out[i] = (char)id;
+        CHECK(tdl_rnn_state_step(st, table + (int64_t)id * m->embed, h));
+    }
+    out[o->chars] = '\0';
+    free(h);
+    tdl_rnn_state_destroy(st);
+}
+
+static void fmt_time(char *buf, size_t size, double s)
+{
+    if (s < 0)
+        s = 0;
+    int total = (int)(s + 0.5);
+    if (total >= 60)
+        snprintf(buf, size, "%dm%02ds", total / 60, total % 60);
+    else
+        snprintf(buf, size, "%ds", total);
+}
+
+/* One line: [bar] done%  step  train bpc  val bpc  tok/s  ETA (redrawn in place on a terminal). */
+static void draw_bar(int tty, double frac, int64_t step, double train_bpc, double val_bpc,
+                     double tok_s, double eta_s, int final)
+{
+    char bar[25], eta[32], val[32] = "-";
+    int fill = (int)(24 * (frac > 1 ? 1 : frac));
+    for (int i = 0; i < 24; ++i)
+        bar[i] = i < fill ? '#' : '.';
+    bar[24] = '\0';
+    fmt_time(eta, sizeof eta, eta_s);
+    if (val_bpc > 0)
+        snprintf(val, sizeof val, "%.3f", val_bpc);
+    printf("%s[%s] %3.0f%% step %lld | train %.3f bpc | val %s bpc | %.0f tok/s | %s %s%s",
+           tty ? "\r" : "", bar, 100.0 * (frac > 1 ? 1 : frac), (long long)step, train_bpc, val,
+           tok_s, final ? "took" : "ETA", eta, tty && !final ? "\033[K" : "\n");
+    fflush(stdout);
+}
+
+static void usage_exit(const char *what)
+{
+    fprintf(stderr, "%s (see the comment at the top of examples/char_lstm/main.c)\n", what);
+    exit(2);
+}
+
+static void parse(int argc, char **argv, options *o)
+{
+    o->data = fortunes_default_dir();
+    o->out = ".";
+    o->load = NULL;
+    o->prompt = "The ";
+    o->cell = "lstm";
+    o->minutes = 10;
+    o->steps = 0;
+    o->lr = 2e-3;
+    o->clip = 1.0;
+    o->dropout = 0;
+    o->temperature = 0.8;
+    o->batch = 32;
+    o->seq = 128;
+    o->hidden = 256;
+    o->embed = 64;
+    o->chars = 600;
+    o->threads = 2;
+    o->layers = 2;
+    o->evals = 4;
+    o->top_k = 0;
+    o->seed = 1;
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "missing value after %s\n", a);
+            exit(2);
+        }
+        if (!strcmp(a, "--data"))
+            o->data = v;
+        else if (!strcmp(a, "--out"))
+            o->out = v;
+        else if (!strcmp(a, "--load"))
+            o->load = v;
+        else if (!strcmp(a, "--prompt"))
+            o->prompt = v;
+        else if (!strcmp(a, "--cell"))
+            o->cell = v;
+        else if (!strcmp(a, "--minutes"))
+            o->minutes = atof(v);
+        else if (!strcmp(a, "--steps"))
+            o->steps = atoll(v);
+        else if (!strcmp(a, "--lr"))
+            o->lr = atof(v);
+        else if (!strcmp(a, "--clip"))
+            o->clip = atof(v);
+        else if (!strcmp(a, "--dropout"))
+            o->dropout = atof(v);
+        else if (!strcmp(a, "--temperature"))
+            o->temperature = atof(v);
+        else if (!strcmp(a, "--batch"))
+            o->batch = atoll(v);
+        else if (!strcmp(a, "--seq"))
+            o->seq = atoll(v);
+        else if (!strcmp(a, "--hidden"))
+            o->hidden = atoll(v);
+        else if (!strcmp(a, "--embed"))
+            o->embed = atoll(v);
+        else if (!strcmp(a, "--chars"))
+            o->chars = atoll(v);
+        else if (!strcmp(a, "--threads"))
+            o->threads = atoi(v);
+        else if (!strcmp(a, "--layers"))
+            o->layers = atoi(v);
+        else if (!strcmp(a, "--evals"))
+            o->evals = atoi(v);
+        else if (!strcmp(a, "--top-k"))
+            o->top_k = atoi(v);
+        else if (!strcmp(a, "--seed"))
+            o->seed = strtoull(v, NULL, 10);
+        else {
+            fprintf(stderr, "unknown option %s\n", a);
+            usage_exit("usage");
+        }
+    }
+    if (strcmp(o->cell, "lstm") && strcmp(o->cell, "gru"))
+        usage_exit("--cell must be lstm or gru");
+    if (o->batch < 1 || o->seq < 1 || o->hidden < 1 || o->embed < 1 || o->layers < 1 ||
+        o->chars < 0 || o->evals < 0 || o->minutes < 0 || o->steps < 0 || o->lr <= 0 ||
+        o->clip < 0 || o->dropout < 0 || o->dropout >= 1 || o->temperature < 0 || o->top_k < 0)
+        usage_exit("an option is out of range");
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    parse(argc, argv, &o);
+    printf("%s\n", tdl_build_info());
+
+    fortunes corpus;
+    char err[512];
+    if (fortunes_load(o.data, &corpus, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    stream train, valid;
+    make_streams(&corpus, &train, &valid);
+    printf("fortunes: %lld entries in %d files; train %lld bytes, validation %lld bytes "
+           "(every 20th entry)\n",
+           (long long)corpus.n_entries, corpus.n_categories, (long long)train.n,
+           (long long)valid.n);
+    fortunes_free(&corpus);
+
+    tdl_ctx *ctx;
+    CHECK(tdl_ctx_create(&ctx));
+    CHECK(tdl_ctx_set_threads(ctx, o.threads));
+    CHECK(tdl_ctx_set_seed(ctx, o.seed));
+    model m;
+    build_model(ctx, &m, &o);
+    if (o.load) {
+        CHECK(tdl_load_weights(m.g, o.load));
+        printf("loaded weights from %s\n", o.load);
+    }
+    printf("model: embedding %lld -> %d-layer %s %lld -> dense %d; %lld parameters; "
+           "batch %lld x %lld bytes, Adam %g, clip %g, dropout %g, %d threads\n",
+           (long long)o.embed, o.layers, m.kind == TDL_RNN_GRU ? "GRU" : "LSTM",
+           (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g),
+           (long long)o.batch, (long long)o.seq, o.lr, o.clip, o.dropout, o.threads);
+
+    const double budget_s = o.minutes * 60.0;
+    const int train_on = budget_s > 0 || o.steps > 0;
+    int64_t B = o.batch, T = o.seq, H = o.hidden, L = o.layers, step = 0;
+    int64_t tokens = 0;
+    double val_bpc = 0, train_bpc = 0, train_s = 0;
+    if (train_on) {
+        CHECK(tdl_build_gradients(m.g, m.loss));
+        tdl_optim *opt;
+        CHECK(tdl_optim_create_adam(m.g, (float)o.lr, &opt));
+        if (o.clip > 0)
+            CHECK(tdl_optim_set(opt, TDL_OPT_CLIP_NORM, o.clip));
+        int64_t seg = train.n / B;           /* each row reads its own contiguous segment */
+        int64_t per_epoch = (seg - 1) / T;   /* windows per epoch */
+        if (per_epoch < 1)
+            usage_exit("--batch x --seq is larger than the training text");
+        size_t n = (size_t)(B * T), state_n = (size_t)(L * B * H);
+        int32_t *x = xmalloc(sizeof(int32_t) * n), *y = xmalloc(sizeof(int32_t) * n);
+        float *h[2] = {calloc(state_n, sizeof(float)), calloc(state_n, sizeof(float))};
+        float *c[2] = {calloc(state_n, sizeof(float)), calloc(state_n, sizeof(float))};
+        if (!h[0] || !h[1] || !c[0] || !c[1])
+            usage_exit("out of memory");
+        int cur = 0, tty = isatty(fileno(stdout));
+        int64_t window = 0, epoch = 0, offset = 0, recent_n = 0;
+        double recent = 0, start = now(), last_draw = 0, eval_s = 0;
+        int evals_done = 0;
+        uint64_t rng = o.seed * 0x9E3779B97F4A7C15ull + 1;
+        printf("training: %lld windows per epoch; stops after %s%g minutes%s%s\n",
+               (long long)per_epoch, "", o.minutes, o.steps ? " or steps " : "",
+               o.steps ? "" : "");
+        if (o.steps)
+            printf("          (or %lld steps)\n", (long long)o.steps);
+        for (;;) {
+            double el = now() - start;
+            double frac_t = budget_s > 0 ? el / budget_s : 0;
+            double frac_s = o.steps > 0 ? (double)step / (double)o.steps : 0;
+            double frac = frac_t > frac_s ? frac_t : frac_s;
+            if (frac >= 1.0)
+                break;
+            /* validation at 1/(evals+1), 2/(evals+1), ... of the run (and at the end) */
+            if (o.evals > 0 && frac >= (double)(evals_done + 1) / (o.evals + 1)) {
+                double t0 = now();
+                val_bpc = evaluate(&m, &valid, B);
+                eval_s += now() - t0;
+                evals_done++;
+                train_bpc = recent_n ? recent / (double)recent_n / log(2.0) : 0;
+                if (tty)
+                    printf("\r\033[K");
+                printf("step %6lld  epoch %.2f  train %.3f bpc  val %.3f bpc  (%.0f s, eval %.1f "
+                       "s)\n",
+                       (long long)step, (double)epoch + (double)window / (double)per_epoch,
+                       train_bpc, val_bpc, now() - start, now() - t0);
+                continue;
+            }
+            if (window == per_epoch) { /* new epoch: shift the windows, start from zero state */
+                window = 0;
+                epoch++;
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                offset = (int64_t)((rng >> 33) % (uint64_t)((seg - 1) - per_epoch * T + 1));
+                memset(h[cur], 0, sizeof(float) * state_n);
+                memset(c[cur], 0, sizeof(float) * state_n);
+            }
+            for (int64_t b = 0; b < B; ++b) {
+                const int32_t *src = train.ids + b * seg + offset + window * T;
+                memcpy(x + b * T, src, sizeof(int32_t) * (size_t)T);
+                memcpy(y + b * T, src + 1, sizeof(int32_t) * (size_t)T);
+            }
+            int64_t shape_s[3] = {L, B, H};
+            CHECK(tdl_feed(m.g, m.x, x, 2, (int64_t[]){B, T}));
+            CHECK(tdl_feed(m.g, m.y, y, 2, (int64_t[]){B, T}));
+            CHECK(tdl_feed(m.g, m.h0, h[cur], 3, shape_s));
+            if (m.c0)
+                CHECK(tdl_feed(m.g, m.c0, c[cur], 3, shape_s));
+            CHECK(tdl_forward(m.g));
+            float loss;
+            CHECK(tdl_node_read(m.loss, &loss, sizeof loss));
+            CHECK(tdl_backward(m.g, m.loss));
+            CHECK(tdl_optim_step(opt));
+            /* the final state is the next window's initial state (h0 stays bound until here) */
+            CHECK(tdl_node_read(m.h_n, h[!cur], sizeof(float) * state_n));
+            if (m.c_n)
+                CHECK(tdl_node_read(m.c_n, c[!cur], sizeof(float) * state_n));
+            cur = !cur;
+            window++;
+            step++;
+            tokens += B * T;
+            recent += loss;
+            recent_n++;
+            if (recent_n > 200) { /* the bar shows a running mean of about the last 200 steps */
+                recent *= 0.5;
+                recent_n /= 2;
+            }
+            double t = now();
+            if (tty && t - last_draw > 0.25) {
+                last_draw = t;
+                double el_t = t - start;
+                double eta = frac > 0 ? el_t * (1 - frac) / frac : 0;
+                draw_bar(tty, frac, step, recent / (double)recent_n / log(2.0), val_bpc,
+                         (double)tokens / (el_t - eval_s), eta, 0);
+            }
+        }
+        train_s = now() - start;
+        train_bpc = recent_n ? recent / (double)recent_n / log(2.0) : 0;
+        double t0 = now();
+        val_bpc = evaluate(&m, &valid, B);
+        if (tty)
+            printf("\r\033[K");
+        draw_bar(tty, 1.0, step, train_bpc, val_bpc, (double)tokens / (train_s - eval_s), train_s,
+                 1);
+        printf("final: %lld steps (%.2f epochs, %lld tokens) in %.1f s, %.0f tokens/s of training;"
+               " train %.3f bpc (recent steps), validation %.3f bpc (%.1f s to evaluate)\n",
+               (long long)step, (double)tokens / (double)train.n, (long long)tokens, train_s,
+               (double)tokens / (train_s - eval_s), train_bpc, val_bpc, now() - t0);
+        free(x);
+        free(y);
+        for (int i = 0; i < 2; ++i) {
+            free(h[i]);
+            free(c[i]);
+        }
+        tdl_optim_destroy(opt);
+    } else {
+        val_bpc = evaluate(&m, &valid, B);
+        printf("validation: %.3f bpc\n", val_bpc);
+    }
+
+    /* save, reload into a freshly initialised graph, generate with both */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/char_%s.safetensors", o.out, o.cell);
+    CHECK(tdl_save_weights(m.g, path));
+    printf("saved weights to %s\n", path);
+    model r;
+    CHECK(tdl_ctx_set_seed(ctx, o.seed + 1000)); /* different init: the load must do the work */
+    build_model(ctx, &r, &o);
+    CHECK(tdl_load_weights(r.g, path));
+
+    char *text = xmalloc((size_t)o.chars + 1), *text2 = xmalloc((size_t)o.chars + 1);
+    double t0 = now();
+    generate(&m, &o, text);
+    double gen_s = now() - t0;
+    generate(&r, &o, text2);
+    int same = !strcmp(text, text2);
+    printf("\n--- generated (temperature %g, seed %llu, %lld bytes in %.2f s) ---\n%s%s\n---\n",
+           o.temperature, (unsigned long long)o.seed, (long long)o.chars, gen_s, o.prompt, text);
+    printf("reloaded model generates %s text\n", same ? "identical" : "DIFFERENT");
+
+    free(text);
+    free(text2);
+    free(train.ids);
+    free(valid.ids);
+    tdl_graph_destroy(r.g);
+    tdl_graph_destroy(m.g);
+    tdl_ctx_destroy(ctx);
+    return same ? 0 : 1;
+}
