@@ -127,11 +127,16 @@ static void train(tdl_ctx *ctx, const char *dir, int epochs, int threads)
         }
         double dt = now() - t0;
         CHECK(tdl_batcher_reset(it));
+        /* evaluated in batches of 1000, as the reference does */
         CHECK(tdl_graph_set_training(m.g, 0));
-        CHECK(tdl_feed(m.g, m.x, tdl_dataset_x(te), 4, (int64_t[]){n_te, 1, 28, 28}));
-        CHECK(tdl_run(m.g, m.logits));
         CHECK(tdl_metrics_reset(met));
-        CHECK(tdl_metrics_update_scores(met, tdl_node_data(m.logits), tdl_dataset_y(te), n_te));
+        for (int64_t i = 0; i < n_te; i += 1000) {
+            int64_t bs = n_te - i < 1000 ? n_te - i : 1000;
+            CHECK(tdl_feed(m.g, m.x, tdl_dataset_x(te) + i * 784, 4, (int64_t[]){bs, 1, 28, 28}));
+            CHECK(tdl_run(m.g, m.logits));
+            CHECK(
+                tdl_metrics_update_scores(met, tdl_node_data(m.logits), tdl_dataset_y(te) + i, bs));
+        }
         CHECK(tdl_graph_set_training(m.g, 1));
         ep_rate[ep] = (double)n / dt;
         printf("RESULT epoch {\"epoch\": %d, \"seconds\": %.3f, \"images_per_s\": %.1f, "

@@ -7,7 +7,8 @@
  *
  *   char_lstm [--cell lstm|gru] [--minutes X] [--steps N] [--threads N] [--seed N]
  *             [--batch N] [--seq N] [--lr X] [--clip X] [--dropout X] [--hidden N]
- *             [--layers N] [--embed N] [--evals N] [--data DIR] [--out DIR] [--load FILE]
+ *             [--layers N] [--embed N] [--evals N] [--decay 0|1] [--data DIR] [--out DIR]
+ *             [--load FILE]
  *             [--prompt TEXT] [--temperature X] [--top-k N] [--chars N]
  *
  * Training stops after --minutes (default 10) or --steps, whichever comes first;
@@ -40,7 +41,7 @@ typedef struct options {
     const char *data, *out, *load, *prompt, *cell;
     double minutes, lr, clip, dropout, temperature;
     int64_t steps, batch, seq, hidden, embed, chars;
-    int threads, layers, evals, top_k;
+    int threads, layers, evals, top_k, decay;
     uint64_t seed;
 } options;
 
@@ -63,6 +64,13 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -282,12 +290,12 @@ static void parse(int argc, char **argv, options *o)
     o->cell = "lstm";
     o->minutes = 10;
     o->steps = 0;
-    o->lr = 2e-3;
+    o->lr = 3e-3;
     o->clip = 1.0;
     o->dropout = 0;
     o->temperature = 0.8;
-    o->batch = 32;
-    o->seq = 128;
+    o->batch = 64;
+    o->seq = 64;
     o->hidden = 256;
     o->embed = 64;
     o->chars = 600;
@@ -295,6 +303,7 @@ static void parse(int argc, char **argv, options *o)
     o->layers = 2;
     o->evals = 4;
     o->top_k = 0;
+    o->decay = 1;
     o->seed = 1;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -340,6 +349,8 @@ static void parse(int argc, char **argv, options *o)
             o->layers = atoi(v);
         else if (!strcmp(a, "--evals"))
             o->evals = atoi(v);
+        else if (!strcmp(a, "--decay"))
+            o->decay = atoi(v);
         else if (!strcmp(a, "--top-k"))
             o->top_k = atoi(v);
         else if (!strcmp(a, "--seed"))
@@ -390,8 +401,8 @@ int main(int argc, char **argv)
     printf("model: embedding %lld -> %d-layer %s %lld -> dense %d; %lld parameters; "
            "batch %lld x %lld bytes, Adam %g, clip %g, dropout %g, %d threads\n",
            (long long)o.embed, o.layers, m.kind == TDL_RNN_GRU ? "GRU" : "LSTM",
-           (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g),
-           (long long)o.batch, (long long)o.seq, o.lr, o.clip, o.dropout, o.threads);
+           (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g), (long long)o.batch,
+           (long long)o.seq, o.lr, o.clip, o.dropout, o.threads);
 
     const double budget_s = o.minutes * 60.0;
     const int train_on = budget_s > 0 || o.steps > 0;
@@ -404,8 +415,8 @@ int main(int argc, char **argv)
         CHECK(tdl_optim_create_adam(m.g, (float)o.lr, &opt));
         if (o.clip > 0)
             CHECK(tdl_optim_set(opt, TDL_OPT_CLIP_NORM, o.clip));
-        int64_t seg = train.n / B;           /* each row reads its own contiguous segment */
-        int64_t per_epoch = (seg - 1) / T;   /* windows per epoch */
+        int64_t seg = train.n / B;         /* each row reads its own contiguous segment */
+        int64_t per_epoch = (seg - 1) / T; /* windows per epoch */
         if (per_epoch < 1)
             usage_exit("--batch x --seq is larger than the training text");
         size_t n = (size_t)(B * T), state_n = (size_t)(L * B * H);
@@ -416,14 +427,15 @@ int main(int argc, char **argv)
             usage_exit("out of memory");
         int cur = 0, tty = isatty(fileno(stdout));
         int64_t window = 0, epoch = 0, offset = 0, recent_n = 0;
-        double recent = 0, start = now(), last_draw = 0, eval_s = 0;
+        double recent = 0, start = now(), cpu_start = cpu_now(), eval_s = 0;
+        double last_draw = start;
         int evals_done = 0;
         uint64_t rng = o.seed * 0x9E3779B97F4A7C15ull + 1;
-        printf("training: %lld windows per epoch; stops after %s%g minutes%s%s\n",
-               (long long)per_epoch, "", o.minutes, o.steps ? " or steps " : "",
-               o.steps ? "" : "");
+        printf("training: %lld windows of %lld x %lld bytes per epoch; stops after %g minutes",
+               (long long)per_epoch, (long long)B, (long long)T, o.minutes);
         if (o.steps)
-            printf("          (or %lld steps)\n", (long long)o.steps);
+            printf(" or %lld steps", (long long)o.steps);
+        printf("\n");
         for (;;) {
             double el = now() - start;
             double frac_t = budget_s > 0 ? el / budget_s : 0;
@@ -444,8 +456,14 @@ int main(int argc, char **argv)
                        "s)\n",
                        (long long)step, (double)epoch + (double)window / (double)per_epoch,
                        train_bpc, val_bpc, now() - start, now() - t0);
+                fflush(stdout);
                 continue;
             }
+            /* constant rate for the first 40 % of the run, then cosine decay to 5 % of it */
+            double lr = o.lr;
+            if (o.decay && frac > 0.4)
+                lr *= 0.05 + 0.95 * 0.5 * (1.0 + cos(3.14159265358979 * (frac - 0.4) / 0.6));
+            CHECK(tdl_optim_set(opt, TDL_OPT_LR, lr));
             if (window == per_epoch) { /* new epoch: shift the windows, start from zero state */
                 window = 0;
                 epoch++;
@@ -485,7 +503,7 @@ int main(int argc, char **argv)
                 recent_n /= 2;
             }
             double t = now();
-            if (tty && t - last_draw > 0.25) {
+            if (t - last_draw > (tty ? 0.25 : 60.0)) { /* without a terminal: once a minute */
                 last_draw = t;
                 double el_t = t - start;
                 double eta = frac > 0 ? el_t * (1 - frac) / frac : 0;
@@ -501,10 +519,13 @@ int main(int argc, char **argv)
             printf("\r\033[K");
         draw_bar(tty, 1.0, step, train_bpc, val_bpc, (double)tokens / (train_s - eval_s), train_s,
                  1);
-        printf("final: %lld steps (%.2f epochs, %lld tokens) in %.1f s, %.0f tokens/s of training;"
-               " train %.3f bpc (recent steps), validation %.3f bpc (%.1f s to evaluate)\n",
+        printf("final: %lld steps (%.2f epochs, %lld tokens) in %.1f s (%.1f of them in %d "
+               "evaluations), %.0f tokens/s of training, %.2f cores busy on average\n",
                (long long)step, (double)tokens / (double)train.n, (long long)tokens, train_s,
-               (double)tokens / (train_s - eval_s), train_bpc, val_bpc, now() - t0);
+               eval_s, evals_done, (double)tokens / (train_s - eval_s),
+               (cpu_now() - cpu_start) / (now() - start));
+        printf("final: train %.3f bpc (recent steps), validation %.3f bpc (%.1f s to evaluate)\n",
+               train_bpc, val_bpc, now() - t0);
         free(x);
         free(y);
         for (int i = 0; i < 2; ++i) {

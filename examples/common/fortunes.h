@@ -17,10 +17,10 @@ typedef struct fortune {
 } fortune;
 
 typedef struct fortunes {
-    char *storage;      /* every entry's text, back to back */
-    fortune *entries;   /* in file order, then order within the file */
+    char *storage;    /* every entry's text, back to back */
+    fortune *entries; /* in file order, then order within the file */
     int64_t n_entries;
-    char **categories;  /* file names, sorted */
+    char **categories;     /* file names, sorted */
     int64_t *per_category; /* entries of each category */
     int32_t n_categories;
     int64_t total_bytes; /* sum of the entries' lengths */

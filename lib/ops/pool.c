@@ -131,6 +131,29 @@ static int plane_has_nan(const float *x, int64_t n)
     return bad;
 }
 
+/* As scatter_2x2 when the windows tile the plane exactly and it holds no NaN:
+ * every input position is written (the gradient or 0) without branches; the
+ * first of a, b, c, d equal to the window's maximum takes the gradient. */
+static void scatter_2x2_tiled(const pool_geom *gm, const float *x, const float *g, float *dx)
+{
+    for (int64_t oy = 0; oy < gm->oh; ++oy) {
+        const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
+        float *d0 = dx + 2 * oy * gm->w, *d1 = d0 + gm->w;
+        const float *gr = g + oy * gm->ow;
+        for (int64_t ox = 0; ox < gm->ow; ++ox) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            float m0 = a >= b ? a : b, m1 = c >= d ? c : d;
+            float m = m0 >= m1 ? m0 : m1, v = gr[ox];
+            int ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m;
+            int td = !ta && !tb && !tc;
+            d0[2 * ox] = ta ? v : 0.0f;
+            d0[2 * ox + 1] = tb ? v : 0.0f;
+            d1[2 * ox] = tc ? v : 0.0f;
+            d1[2 * ox + 1] = td ? v : 0.0f;
+        }
+    }
+}
+
 static void max_plane(const pool_geom *gm, const float *x, float *y)
 {
     if (is_2x2(gm) && !plane_has_nan(x, gm->h * gm->w)) {
@@ -233,6 +256,11 @@ static void pool_chunk(void *arg, int64_t begin, int64_t end)
         case POOL_SCATTER: {
             const float *g = j->v + p * out_sz;
             float *dx = j->y + p * in_sz;
+            if (is_2x2(gm) && gm->h == 2 * gm->oh && gm->w == 2 * gm->ow &&
+                !plane_has_nan(x, in_sz)) {
+                scatter_2x2_tiled(gm, x, g, dx);
+                break;
+            }
             memset(dx, 0, sizeof(float) * (size_t)in_sz);
             if (is_2x2(gm)) {
                 scatter_2x2(gm, x, g, dx);

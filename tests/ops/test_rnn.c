@@ -706,6 +706,7 @@ static void test_embedding(void **state)
         s2 += wd[i] * wd[i];
     }
     assert_true(s2 / 20 > 0.2 && s2 / 20 < 3.0);
+    assert_true(s / 20 > -1.0 && s / 20 < 1.0); /* the mean of 20 N(0, 1) draws: sd 0.22 */
     test_fill_uniform(wd, 24, -1, 1, 61);
     tdl_node *loss = BUILT(f.g, test_weighted_sum(f.g, e, 62));
     TDL_OK_OR_FAIL(tdl_graph_compile(f.g));
