@@ -9,7 +9,8 @@
  *   -> conv3x3 32->64 -> BN -> ReLU -> maxpool 2 -> flatten -> dropout
  *   -> dense 128 -> ReLU -> dropout -> dense 10 (dropout 0.25 by default).
  * Augmentation: random horizontal flips and random shifts of up to --shift
- * pixels (default 1).
+ * pixels (default 0: with 28x28 centred garments, shifts cost more accuracy than
+ * they bring in 15 epochs).
  * Training stops after --epochs, or earlier when --minutes of training have
  * passed (the learning-rate schedule is planned for --epochs). Exits non-zero if
  * anything fails or the reloaded model predicts differently. */
@@ -127,7 +128,7 @@ static void parse(int argc, char **argv, options *o)
     o->limit = 0;
     o->lr = 2e-3f;
     o->dropout = 0.25f;
-    o->shift = 1;
+    o->shift = 0;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
