@@ -8,7 +8,8 @@
  *       chunk = 32 * 64 * 25 / seconds, median reported (as the reference).
  *   bench_charlm generate --cell lstm|gru [--threads N] [--chars N]
  *       one character at a time with the step API: embedding row -> recurrent
- *       step -> linear head (tdl_run on a [1, 256] input) -> sampling at
+ *       step -> linear head (tdl_run on a [1, 256] input, the transposed weight
+ *       made once) -> sampling at
  *       temperature 0.8; best of 5 runs of --chars (default 1000) characters.
  *
  * Prints "RESULT <tag> <json>" lines (bench/rnn/run.sh compares them). */
@@ -120,10 +121,18 @@ static void build(tdl_ctx *ctx, lm *m, int kind, int64_t vocab)
     tdl_node *flat = tdl_reshape(g, m->rnn, 2, (int64_t[]){-1, HID});
     tdl_node *labels = tdl_reshape(g, m->y, 1, (int64_t[]){-1});
     m->loss = tdl_cross_entropy(g, tdl_dense(g, flat, vocab, "out"), labels);
-    /* the same head for one step of generation, sharing the trained parameters */
+    /* the head for one step of generation: the weights are fixed while generating,
+     * so the transposed weight is made once, as a constant (no per-step transpose) */
     m->h_step = tdl_input(g, "h_step", TDL_F32, 2, (int64_t[]){1, HID});
     tdl_node *w = tdl_graph_find(g, "out.weight"), *b = tdl_graph_find(g, "out.bias");
-    m->logits_step = tdl_add(g, tdl_matmul(g, m->h_step, tdl_transpose(g, w)), b);
+    const float *wd = tdl_param_data(w);
+    float *wt = malloc(sizeof(float) * (size_t)(vocab * HID));
+    for (int64_t i = 0; i < vocab; ++i)
+        for (int64_t j = 0; j < HID; ++j)
+            wt[j * vocab + i] = wd[i * HID + j];
+    tdl_node *w_t = tdl_constant(g, "out.weight_t", wt, 2, (int64_t[]){HID, vocab});
+    free(wt);
+    m->logits_step = tdl_add(g, tdl_matmul(g, m->h_step, w_t), b);
     CHECK(tdl_graph_compile(g));
 }
 
