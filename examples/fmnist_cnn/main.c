@@ -231,7 +231,7 @@ int main(int argc, char **argv)
     double *tr_loss = curves, *tr_acc = curves + o.epochs, *te_loss = curves + 2 * o.epochs,
            *te_acc = curves + 3 * o.epochs;
     uint64_t seen_samples = 0;
-    double train_start = progress_now(), budget = o.minutes * 60.0;
+    double train_start = progress_now(), budget = o.minutes * 60.0, last_end = 0, slowest = 0;
     int epochs_done = 0;
     for (int epoch = 1; epoch <= o.epochs; ++epoch) {
         char label[32];
@@ -274,8 +274,14 @@ int main(int argc, char **argv)
         printf("  test loss %.4f, test accuracy %.2f%%\n", te_loss[epoch - 1],
                100.0 * te_acc[epoch - 1]);
         epochs_done = epoch;
-        if (progress_now() - train_start > budget && epoch < o.epochs) {
-            printf("time budget of %.1f minutes reached after %d epochs\n", o.minutes, epoch);
+        /* stop before an epoch that would end past the budget (its length is
+         * predicted by the slowest epoch so far) */
+        double elapsed = progress_now() - train_start;
+        slowest = elapsed - last_end > slowest ? elapsed - last_end : slowest;
+        last_end = elapsed;
+        if (elapsed + slowest > budget && epoch < o.epochs) {
+            printf("stopping after %d epochs: another would pass the %.1f-minute budget\n", epoch,
+                   o.minutes);
             break;
         }
     }
