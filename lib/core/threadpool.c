@@ -83,10 +83,10 @@ static uint64_t work_on(struct tdl_pool *p, uint64_t gen, uint64_t *total)
             break; /* a newer job: ours is finished */
         uint64_t idx = c & TDL_POOL_IDX_MASK;
         /* May belong to a newer job only if the CAS below fails. */
-        uint64_t n_chunks = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+        uint64_t n_chunks = atomic_load_explicit(&p->n_chunks, memory_order_seq_cst);
         if (idx >= n_chunks)
             break;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_seq_cst,
                                                    memory_order_acquire))
             continue;
         /* Our chunk is not done, so the job (fn, arg, n, grain) is stable. */
@@ -253,15 +253,21 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     }
 
     struct tdl_pool *p = pool;
+    uint64_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    uint64_t tag = (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS;
+    /* Close the claim word before touching the job: a worker still leaving the
+     * previous job must not pair that job's claim word with this job's chunk
+     * count (its CAS would then "claim" a phantom chunk and over-count n_done).
+     * Index TDL_POOL_IDX_MASK is never below a chunk count (see above). The
+     * seq_cst order makes any worker that sees the new count also fail its CAS. */
+    atomic_store_explicit(&p->claim, tag | TDL_POOL_IDX_MASK, memory_order_seq_cst);
     p->fn = fn;
     p->arg = arg;
     p->n = n;
     p->grain = grain;
-    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_seq_cst);
     atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
-    uint64_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
-    atomic_store_explicit(&p->claim, (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS,
-                          memory_order_release);
+    atomic_store_explicit(&p->claim, tag, memory_order_seq_cst);
     pthread_mutex_lock(&p->mutex);
     atomic_store_explicit(&p->gen, gen, memory_order_release);
     pthread_cond_broadcast(&p->work_cv);
