@@ -132,7 +132,10 @@ TDL_API void tdl_ctx_destroy(tdl_ctx *ctx);
  * @brief Sets how many threads compute kernels use (the caller's thread counts as one).
  *
  * Results are bit-identical for every thread count. Changing it restarts the
- * context's thread pool.
+ * context's thread pool. The workers of all contexts share one process-wide
+ * budget (the CPUs the process may run on, or the TDL_CPU_BUDGET environment
+ * variable), so running several contexts at once never oversubscribes the CPUs:
+ * a context gets fewer helpers while others are busy.
  * @param n 1..256.
  * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT, TDL_ERR_OUT_OF_MEMORY (the pool is then 1 thread).
  */

@@ -5,12 +5,25 @@
  * Chunks are claimed with a compare-and-swap on a single 64-bit word that
  * holds (job generation, next chunk index), so a worker that wakes up late
  * can never claim a chunk of a newer job by mistake. The calling thread takes
- * part in the work and returns once every chunk has been completed. */
+ * part in the work and returns once every chunk has been completed.
+ *
+ * Oversubscription: every pool draws its helpers from one process-wide
+ * budget of running threads (the CPUs this process may use). A job first
+ * counts its caller, then reserves as many helper "seats" as the budget has
+ * left; only workers that take a seat join the job, the others go back to
+ * sleep. Several contexts used at once therefore never run more threads than
+ * there are CPUs (beyond the callers' own threads), and since chunks do not
+ * depend on who runs them, results stay bit-identical. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define TDL_POOL_IDX_BITS 44
 #define TDL_POOL_IDX_MASK ((UINT64_C(1) << TDL_POOL_IDX_BITS) - 1)
@@ -42,6 +55,7 @@ struct tdl_pool {
      * job is being set up (the claim CAS then fails and the value is unused). */
     _Atomic uint64_t n_chunks;
 
+    _Atomic int64_t seats;   /* helper places of the current job not yet taken */
     _Atomic uint64_t gen;    /* bumped once per job */
     _Atomic uint64_t claim;  /* (gen & GEN_MASK) << IDX_BITS | next chunk */
     _Atomic uint64_t n_done; /* chunks completed in the current job */
@@ -54,6 +68,105 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* ---- the process-wide budget of running threads ---- */
+
+static _Atomic int32_t budget_running; /* callers in a job + seated workers */
+static _Atomic int32_t budget_peak;    /* highest budget_running seen (tests) */
+static _Atomic int32_t budget_limit;   /* 0 until first used */
+
+static int32_t detect_cpus(void)
+{
+    const char *env = getenv("TDL_CPU_BUDGET");
+    if (env && *env) {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (end && *end == '\0' && v >= 1 && v <= 4096)
+            return (int32_t)v;
+    }
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 4096 ? (int32_t)n : 1;
+}
+
+static int32_t get_budget_limit(void)
+{
+    int32_t lim = atomic_load_explicit(&budget_limit, memory_order_relaxed);
+    if (lim == 0) {
+        int32_t want = detect_cpus();
+        int32_t expected = 0; /* a racing first call detects the same value */
+        if (!atomic_compare_exchange_strong(&budget_limit, &expected, want))
+            want = expected;
+        lim = want;
+    }
+    return lim;
+}
+
+static void note_peak(int32_t running)
+{
+    int32_t peak = atomic_load_explicit(&budget_peak, memory_order_relaxed);
+    while (running > peak &&
+           !atomic_compare_exchange_weak_explicit(&budget_peak, &peak, running,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* Counts the caller and reserves up to `want` helpers; returns how many. */
+static int32_t budget_enter(int32_t want)
+{
+    int32_t limit = get_budget_limit();
+    int32_t cur = atomic_fetch_add_explicit(&budget_running, 1, memory_order_acq_rel) + 1;
+    for (;;) {
+        int32_t k = limit - cur;
+        if (k > want)
+            k = want;
+        if (k <= 0) {
+            note_peak(cur);
+            return 0;
+        }
+        if (atomic_compare_exchange_weak_explicit(&budget_running, &cur, cur + k,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            note_peak(cur + k);
+            return k;
+        }
+    }
+}
+
+static void budget_leave(int32_t n)
+{
+    if (n > 0)
+        atomic_fetch_sub_explicit(&budget_running, n, memory_order_acq_rel);
+}
+
+/* Takes one helper place of the pool's current job, if one is left. */
+static int take_seat(struct tdl_pool *p)
+{
+    int64_t s = atomic_load_explicit(&p->seats, memory_order_acquire);
+    while (s > 0)
+        if (atomic_compare_exchange_weak_explicit(&p->seats, &s, s - 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return 1;
+    return 0;
+}
+
+void tdl_pool_set_cpu_budget(int32_t n)
+{
+    atomic_store(&budget_limit, n >= 1 ? n : detect_cpus());
+}
+
+int32_t tdl_pool_cpu_budget(void)
+{
+    return get_budget_limit();
+}
+
+int32_t tdl_pool_take_peak_running(void)
+{
+    return atomic_exchange(&budget_peak, 0);
 }
 
 /* Set while this thread runs a chunk: a nested tdl_parallel_for (which the
@@ -110,29 +223,43 @@ static void finish_chunks(struct tdl_pool *p, uint64_t ran, uint64_t total)
     }
 }
 
+/* Sleeps until the generation moves past `seen`; returns the new one, or 0
+ * when the pool is shutting down (generations start at 1). */
+static uint64_t sleep_until_new_job(struct tdl_pool *p, uint64_t seen)
+{
+    uint64_t g;
+    pthread_mutex_lock(&p->mutex);
+    while (!p->stop && (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+        pthread_cond_wait(&p->work_cv, &p->mutex);
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->mutex);
+    return stop ? 0 : g;
+}
+
 static void *worker_main(void *arg)
 {
     struct tdl_pool *p = arg;
-    uint64_t seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    /* Generation 0 is the pool's state at creation: a worker that starts late
+     * still joins the first job. */
+    uint64_t seen = 0;
+    int spin = 1; /* spin only after a job it took part in: jobs come in bursts */
     for (;;) {
         uint64_t g = seen;
-        for (int i = 0; i < TDL_POOL_SPIN && g == seen; i++) {
+        for (int i = 0; spin && i < TDL_POOL_SPIN && g == seen; i++) {
             cpu_relax();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
-        if (g == seen) {
-            pthread_mutex_lock(&p->mutex);
-            while (!p->stop && (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
-                pthread_cond_wait(&p->work_cv, &p->mutex);
-            int stop = p->stop;
-            pthread_mutex_unlock(&p->mutex);
-            if (stop)
-                return NULL;
-        }
+        if (g == seen && (g = sleep_until_new_job(p, seen)) == 0)
+            return NULL;
         seen = g;
+        /* No seat left: the job already has every thread the budget allows. */
+        spin = take_seat(p);
+        if (!spin)
+            continue;
         uint64_t total = 0;
         uint64_t ran = work_on(p, g, &total);
         finish_chunks(p, ran, total);
+        budget_leave(1);
     }
 }
 
@@ -180,6 +307,7 @@ tdl_pool *tdl_pool_create(int32_t n_threads, void *(*alloc)(void *user, size_t b
     atomic_init(&p->claim, 0);
     atomic_init(&p->n_done, 0);
     atomic_init(&p->n_chunks, 0);
+    atomic_init(&p->seats, 0);
     if (p->n_workers == 0)
         return p;
 
@@ -235,6 +363,15 @@ int32_t tdl_pool_threads(const tdl_pool *pool)
     return pool ? pool->n_threads : 1;
 }
 
+static void run_inline(int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
+{
+    /* The same chunk boundaries as the threaded path. */
+    for (int64_t begin = 0; begin < n; begin += grain) {
+        int64_t end = (n - begin > grain) ? begin + grain : n;
+        fn(arg, begin, end);
+    }
+}
+
 void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
 {
     if (n <= 0)
@@ -244,15 +381,21 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     uint64_t n_chunks = (uint64_t)(n / grain) + (n % grain != 0);
     if (!pool || pool->n_workers == 0 || n_chunks <= 1 || n_chunks > TDL_POOL_IDX_MASK ||
         in_chunk) {
-        /* Inline, but with the same chunk boundaries as the threaded path. */
-        for (int64_t begin = 0; begin < n; begin += grain) {
-            int64_t end = (n - begin > grain) ? begin + grain : n;
-            fn(arg, begin, end);
-        }
+        run_inline(n, grain, fn, arg);
         return;
     }
 
     struct tdl_pool *p = pool;
+    int32_t want = p->n_workers;
+    if ((uint64_t)want > n_chunks - 1)
+        want = (int32_t)(n_chunks - 1);
+    int32_t helpers = budget_enter(want);
+    if (helpers == 0) {
+        run_inline(n, grain, fn, arg);
+        budget_leave(1);
+        return;
+    }
+
     uint64_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     uint64_t tag = (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS;
     /* Close the claim word before touching the job: a worker still leaving the
@@ -268,13 +411,20 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_seq_cst);
     atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->claim, tag, memory_order_seq_cst);
+    atomic_store_explicit(&p->seats, helpers, memory_order_release);
     pthread_mutex_lock(&p->mutex);
     atomic_store_explicit(&p->gen, gen, memory_order_release);
-    pthread_cond_broadcast(&p->work_cv);
+    if (helpers == p->n_workers)
+        pthread_cond_broadcast(&p->work_cv);
+    else
+        for (int32_t i = 0; i < helpers; i++)
+            pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mutex);
 
     uint64_t total = 0;
     uint64_t ran = work_on(p, gen, &total);
+    /* Every chunk is claimed: places not taken by now are of no use here. */
+    budget_leave(1 + (int32_t)atomic_exchange_explicit(&p->seats, 0, memory_order_acq_rel));
     uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;
     for (int i = 0; i < TDL_POOL_SPIN && done != n_chunks; i++) {
         cpu_relax();

@@ -28,4 +28,14 @@ int32_t tdl_pool_threads(const tdl_pool *pool); /* 1 for a NULL pool */
  * re-entrant: fn must not call tdl_parallel_for on the same pool. */
 void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg);
 
+/* The process-wide budget shared by all pools: a job runs its caller plus at
+ * most (budget - threads already running jobs) helpers, so several contexts
+ * used at once never oversubscribe the CPUs. The budget is the number of CPUs
+ * this process may run on, or the TDL_CPU_BUDGET environment variable.
+ * set_cpu_budget (n < 1 re-detects) and take_peak_running (the most threads
+ * seen running jobs at once since the last call) are for tests. */
+void tdl_pool_set_cpu_budget(int32_t n);
+int32_t tdl_pool_cpu_budget(void);
+int32_t tdl_pool_take_peak_running(void);
+
 #endif

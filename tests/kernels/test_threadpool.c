@@ -5,7 +5,10 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -208,14 +211,171 @@ static void test_alloc_failure(void **state)
     tdl_pool_destroy(p);
 }
 
+/* ---- the process-wide CPU budget ---- */
+
+typedef struct meter {
+    atomic_int now;          /* threads inside a chunk right now */
+    atomic_int peak;         /* the most at once */
+    atomic_int helpers_now;  /* of those, pool workers (not the callers) */
+    atomic_int helpers_peak; /* the most workers at once */
+} meter;
+
+static _Thread_local int is_caller; /* set by the threads that call the pools */
+
+static void raise_peak(atomic_int *peak, int now)
+{
+    int p = atomic_load(peak);
+    while (now > p && !atomic_compare_exchange_weak(peak, &p, now))
+        ;
+}
+
+typedef struct crowd {
+    meter *m; /* may be shared by several crowds */
+    _Atomic int64_t sum;
+} crowd;
+
+static void nap_us(long us)
+{
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+static void crowd_chunk(void *arg, int64_t begin, int64_t end)
+{
+    crowd *c = arg;
+    raise_peak(&c->m->peak, atomic_fetch_add(&c->m->now, 1) + 1);
+    if (!is_caller)
+        raise_peak(&c->m->helpers_peak, atomic_fetch_add(&c->m->helpers_now, 1) + 1);
+    nap_us(200);
+    for (int64_t i = begin; i < end; i++)
+        atomic_fetch_add(&c->sum, i);
+    if (!is_caller)
+        atomic_fetch_sub(&c->m->helpers_now, 1);
+    atomic_fetch_sub(&c->m->now, 1);
+}
+
+static int64_t run_crowd(tdl_pool *pool, crowd *c, int64_t n)
+{
+    atomic_store(&c->sum, 0);
+    tdl_parallel_for(pool, n, 1, crowd_chunk, c);
+    return atomic_load(&c->sum);
+}
+
+/* One pool of 8 threads under a budget of 2 runs at most 2 threads at once,
+ * and does use both (the budget is handed back after each job). */
+static void test_budget_caps_one_pool(void **state)
+{
+    (void)state;
+    tdl_pool_set_cpu_budget(2);
+    assert_int_equal(tdl_pool_cpu_budget(), 2);
+    is_caller = 1;
+    tdl_pool *pool = tdl_pool_create(8, NULL, NULL, NULL);
+    assert_non_null(pool);
+    meter m = {0};
+    crowd c = {&m, 0};
+    (void)tdl_pool_take_peak_running();
+    for (int rep = 0; rep < 5; rep++)
+        assert_int_equal(run_crowd(pool, &c, 100), 99 * 100 / 2);
+    assert_int_equal(atomic_load(&m.peak), 2);
+    assert_int_equal(atomic_load(&m.helpers_peak), 1);
+    assert_true(tdl_pool_take_peak_running() <= 2);
+    tdl_pool_destroy(pool);
+    tdl_pool_set_cpu_budget(0);
+}
+
+typedef struct user_thread {
+    meter *m;
+    int ok;
+} user_thread;
+
+static void *user_thread_main(void *arg)
+{
+    user_thread *u = arg;
+    is_caller = 1;
+    tdl_pool *pool = tdl_pool_create(4, NULL, NULL, NULL);
+    crowd c = {u->m, 0};
+    u->ok = pool != NULL;
+    for (int rep = 0; pool && rep < 20; rep++)
+        if (run_crowd(pool, &c, 24) != 23 * 24 / 2)
+            u->ok = 0;
+    tdl_pool_destroy(pool);
+    return NULL;
+}
+
+/* Three threads of the program, each driving its own 4-thread pool (as three
+ * contexts would), under a budget of 2: a caller counts against the budget,
+ * so all pools together add at most budget - 1 = 1 helper at any time (9
+ * could run without the budget, 12 threads in all). */
+static void test_budget_shared_by_pools(void **state)
+{
+    (void)state;
+    tdl_pool_set_cpu_budget(2);
+    meter m = {0};
+    user_thread users[3];
+    pthread_t tid[3];
+    for (int i = 0; i < 3; i++) {
+        users[i] = (user_thread){&m, 0};
+        assert_int_equal(pthread_create(&tid[i], NULL, user_thread_main, &users[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        assert_true(users[i].ok);
+    }
+    assert_true(atomic_load(&m.helpers_peak) <= 1);
+    assert_true(atomic_load(&m.peak) <= 3 + 1);
+
+    /* Nothing of the budget leaked: a fresh pool still gets its helper. */
+    tdl_pool *pool = tdl_pool_create(2, NULL, NULL, NULL);
+    assert_non_null(pool);
+    meter md = {0};
+    crowd d = {&md, 0};
+    for (int rep = 0; rep < 3; rep++)
+        assert_int_equal(run_crowd(pool, &d, 100), 99 * 100 / 2);
+    assert_int_equal(atomic_load(&md.peak), 2);
+    tdl_pool_destroy(pool);
+    tdl_pool_set_cpu_budget(0);
+}
+
+/* TDL_CPU_BUDGET overrides the detected CPU count; nonsense is ignored. */
+static void test_budget_from_environment(void **state)
+{
+    (void)state;
+    const char *saved = getenv("TDL_CPU_BUDGET");
+    char *keep = saved ? strdup(saved) : NULL;
+    unsetenv("TDL_CPU_BUDGET");
+    tdl_pool_set_cpu_budget(0);
+    int32_t cpus = tdl_pool_cpu_budget();
+    assert_true(cpus >= 1);
+    setenv("TDL_CPU_BUDGET", "5", 1);
+    tdl_pool_set_cpu_budget(0);
+    assert_int_equal(tdl_pool_cpu_budget(), 5);
+    static const char *const nonsense[] = {"lots", "0", "-3", "7x", ""};
+    for (size_t i = 0; i < sizeof nonsense / sizeof nonsense[0]; i++) {
+        setenv("TDL_CPU_BUDGET", nonsense[i], 1);
+        tdl_pool_set_cpu_budget(0);
+        assert_int_equal(tdl_pool_cpu_budget(), cpus);
+    }
+    if (keep)
+        setenv("TDL_CPU_BUDGET", keep, 1);
+    else
+        unsetenv("TDL_CPU_BUDGET");
+    free(keep);
+    tdl_pool_set_cpu_budget(0);
+}
+
 int main(void)
 {
+    /* The other tests want real contention even on a 2-CPU machine. */
+    tdl_pool_set_cpu_budget(16);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cover_all),
         cmocka_unit_test(test_many_jobs),
         cmocka_unit_test(test_deterministic_reduction),
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_budget_caps_one_pool),
+        cmocka_unit_test(test_budget_shared_by_pools),
+        cmocka_unit_test(test_budget_from_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
