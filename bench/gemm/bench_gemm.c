@@ -40,6 +40,16 @@ static const shape shapes[] = {
     {"mlp fc2 fwd H.W^T", 128, 10, 256, 0, 1},
     {"mlp fc2 dW H^T.dY", 256, 10, 128, 1, 0},
     {"mlp fc2 dH dY.W^T", 128, 256, 10, 0, 1},
+    /* The reference CNN's convolutions, per image, as lib/ops/conv_exec.c
+     * calls them (im2col rows k = cin*3*3; 28x28 and 14x14 planes). */
+    {"cnn conv1 fwd W.col", 32, 784, 9, 0, 0},
+    {"cnn conv1 dW^T col.dY^T", 9, 32, 784, 0, 1},
+    {"cnn conv2 fwd W.col", 64, 196, 288, 0, 0},
+    {"cnn conv2 dcol W^T.dY", 288, 196, 64, 1, 0},
+    {"cnn conv2 dW dY.col^T", 64, 288, 196, 0, 1},
+    {"cnn fc1 fwd X.W^T", 64, 128, 3136, 0, 1},
+    {"cnn fc1 dW dY^T.X", 128, 3136, 64, 1, 0},
+    {"cnn fc1 dX dY.W", 64, 3136, 128, 0, 0},
 };
 
 static double now(void)
