@@ -144,8 +144,8 @@ void tdl_conv_col2im(const tdl_conv_geom *gm, float *col, int64_t oy_a, int64_t 
                     int64_t shift = offy * wb + offx;
                     int64_t a = v0 * ws + ox0, b = (v1 - 1) * ws + ox1;
                     const float *src = row - oy_a * ws;
-                    for (int64_t i = a; i < b; ++i)
-                        plane[i + shift] += src[i];
+                    /* x * 1 + y rounds once, like y + x: the same bits */
+                    tdlk_vaxpy(b - a, 1.0f, src + a, plane + a + shift);
                     continue;
                 }
                 for (int64_t oy = v0; oy < v1; ++oy) {
