@@ -16,7 +16,7 @@
 
 TDL_BEGIN_DECLS
 
-/** A labelled dataset held in memory: float32 samples and int32 labels. Opaque. */
+/** A labelled dataset held in memory: samples read as float32, int32 labels. Opaque. */
 typedef struct tdl_dataset tdl_dataset;
 /** An iterator over mini-batches of a dataset. Opaque. */
 typedef struct tdl_batcher tdl_batcher;
@@ -25,8 +25,10 @@ typedef struct tdl_batcher tdl_batcher;
  * @brief Loads an IDX images file (unsigned bytes, any number of sample
  *        dimensions) and an IDX labels file into a dataset.
  *
- * Pixels become float32 in [0, 1] (value / 255). Paths ending in ".gz" are
- * decompressed on the fly (zlib builds).
+ * Pixels read as float32 in [0, 1] (value / 255). The dataset keeps them as
+ * bytes (a quarter of the memory); batches are converted as they are made,
+ * and only tdl_dataset_x() converts the whole dataset. Paths ending in ".gz"
+ * are decompressed on the fly (zlib builds).
  * @param[out] out The dataset, NULL on failure.
  * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT, TDL_ERR_IO, TDL_ERR_FORMAT (bad magic,
  *         truncated, counts of images and labels differ), TDL_ERR_UNSUPPORTED (.gz
@@ -63,7 +65,16 @@ TDL_API tdl_status tdl_dataset_sample_shape(const tdl_dataset *ds, int32_t *ndim
 /** @brief Largest label + 1 (the number of classes), 0 for NULL or empty. */
 TDL_API int32_t tdl_dataset_num_classes(const tdl_dataset *ds);
 
-/** @brief All samples, row-major, owned by the dataset (NULL for NULL). */
+/**
+ * @brief All samples as floats, row-major, owned by the dataset.
+ *
+ * A dataset loaded by tdl_dataset_load_idx() holds bytes until the first
+ * call, which converts it (allocates n * sample_size floats, then releases the
+ * bytes); later calls return the same pointer, valid until the dataset is
+ * destroyed.
+ * @return The samples; NULL for NULL, or when that copy cannot be allocated
+ *         (tdl_ctx_error() and tdl_last_error() then say out of memory).
+ */
 TDL_API const float *tdl_dataset_x(const tdl_dataset *ds);
 
 /** @brief All labels, owned by the dataset (NULL for NULL). */

@@ -19,7 +19,7 @@ TDL_API tdl_status tdl_graph_compile(tdl_graph *g)
     /* a trial plan at batch 1 proves the planner can run; the real one is
      * made at the first run, for the batch that is fed */
     tdl_plan_result res;
-    if (tdl_plan_compute(g, 1, &res) != 0)
+    if (tdl_plan_compute(g, 1, NULL, 0, &res) != 0)
         return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY, "tdl_graph_compile: out of memory");
     g->compiled = 1;
     g->planned_nodes = 0; /* force a real plan at the first run */
@@ -108,38 +108,54 @@ static tdl_status select_nodes(tdl_graph *g, tdl_node *target, unsigned char *ru
     return TDL_OK;
 }
 
-static tdl_status ensure_plan(tdl_graph *g, int64_t batch)
+/* Voids every arena value (their memory is about to be given other uses). */
+static void void_arena_values(tdl_graph *g)
 {
-    if (g->planned_nodes == g->n_nodes && batch <= g->planned_batch && g->arena)
-        return TDL_OK;
-    int64_t plan_batch = batch > g->planned_batch ? batch : g->planned_batch;
-    tdl_plan_result res;
-    if (tdl_plan_compute(g, plan_batch, &res) != 0)
-        return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY, "run: out of memory planning");
-    unsigned char *arena = g->arena;
-    if (!arena || res.arena_bytes > g->arena_bytes) {
-        unsigned char *bigger = tdl_alloc_aligned(g->ctx, res.arena_bytes ? res.arena_bytes : 64);
-        if (!bigger) {
-            g->planned_nodes = 0;
-            return tdl_graph_fail(
-                g, TDL_ERR_OUT_OF_MEMORY,
-                "run: out of memory for the %zu-byte activation arena (batch %lld)",
-                res.arena_bytes, (long long)plan_batch);
-        }
-        tdl_free_aligned(g->ctx, g->arena);
-        g->arena = bigger;
-        g->arena_bytes = res.arena_bytes;
-    }
-    g->planned_batch = plan_batch;
-    g->planned_nodes = g->n_nodes;
-    /* every arena value is void under a new plan */
     for (int32_t i = 0; i < g->n_nodes; ++i) {
         tdl_node *v = g->nodes[i];
         if (!(v->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT)))
             v->computed_seq = 0;
     }
-    tdl_log_msg(g->ctx, TDL_LOG_INFO, "memory plan for batch %lld: arena %zu bytes (naive %zu)",
-                (long long)plan_batch, res.arena_bytes, res.naive_bytes);
+}
+
+/* Makes the plan cover `scope` (NULL: the whole graph, for tdl_forward() and
+ * the tdl_backward() that follows it; else the nodes a tdl_run() computes) at
+ * `batch`. The current plan is kept when it covers them at a batch at least as
+ * large (a plan's offsets stay disjoint for smaller tensors); otherwise the
+ * scope alone is planned for this batch, so a run at a large batch (inference)
+ * does not size the arena for a gradient pass it does not run. The arena only
+ * grows. */
+static tdl_status ensure_plan(tdl_graph *g, int64_t batch, const unsigned char *scope)
+{
+    if (g->arena && g->planned_nodes == g->n_nodes && batch <= g->planned_batch &&
+        tdl_plan_covers(g, scope))
+        return TDL_OK;
+    /* every arena value is void under a new plan */
+    g->planned_nodes = 0;
+    void_arena_values(g);
+    tdl_plan_result res;
+    if (tdl_plan_compute(g, batch, scope, 1, &res) != 0)
+        return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY, "run: out of memory planning");
+    if (!g->arena || res.arena_bytes > g->arena_bytes) {
+        /* the old arena holds no live value: release it first, so the two
+         * are never held at once */
+        size_t bytes = res.arena_bytes ? res.arena_bytes : 64;
+        tdl_free_aligned(g->ctx, g->arena);
+        g->arena_bytes = 0;
+        g->arena = tdl_alloc_aligned(g->ctx, bytes);
+        if (!g->arena)
+            return tdl_graph_fail(
+                g, TDL_ERR_OUT_OF_MEMORY,
+                "run: out of memory for the %zu-byte activation arena (batch %lld)", bytes,
+                (long long)batch);
+        g->arena_bytes = bytes;
+    }
+    g->planned_batch = batch;
+    g->planned_nodes = g->n_nodes;
+    tdl_log_msg(g->ctx, TDL_LOG_INFO,
+                "memory plan for batch %lld (%s): arena %zu bytes (naive %zu), %zu allocated",
+                (long long)batch, scope ? "the nodes tdl_run needs" : "whole graph",
+                res.arena_bytes, res.naive_bytes, g->arena_bytes);
     return TDL_OK;
 }
 
@@ -214,7 +230,7 @@ static tdl_status forward_with_step(tdl_graph *g, uint64_t step)
     int64_t batch = 0;
     tdl_status st = select_nodes(g, NULL, run, &batch);
     if (st == TDL_OK)
-        st = ensure_plan(g, batch);
+        st = ensure_plan(g, batch, NULL);
     if (st == TDL_OK) {
         g->batch = batch;
         st = run_nodes(g, run, 0, g->n_nodes, batch, step);
@@ -246,7 +262,7 @@ TDL_API tdl_status tdl_run(tdl_graph *g, tdl_node *target)
     int64_t batch = 0;
     st = select_nodes(g, target, run, &batch);
     if (st == TDL_OK)
-        st = ensure_plan(g, batch);
+        st = ensure_plan(g, batch, run);
     if (st == TDL_OK) {
         g->batch = batch;
         st = run_nodes(g, run, 0, target->id + 1, batch, ++g->step);
@@ -374,16 +390,10 @@ TDL_API tdl_status tdl_graph_memory_plan(tdl_graph *g, int64_t batch, uint64_t *
                               "tdl_graph_memory_plan: batch %lld must be >= 1", (long long)batch);
     if (g->sticky != TDL_OK)
         return tdl_graph_fail(g, TDL_ERR_STATE, "tdl_graph_memory_plan: build error: %s", g->error);
-    /* planning rewrites offsets: keep the current plan's values valid by
-     * re-planning with the live batch afterwards */
+    /* a what-if plan of the whole graph: the current plan is left as it is */
     tdl_plan_result res;
-    if (tdl_plan_compute(g, batch, &res) != 0)
+    if (tdl_plan_compute(g, batch, NULL, 0, &res) != 0)
         return tdl_graph_fail(g, TDL_ERR_OUT_OF_MEMORY, "tdl_graph_memory_plan: out of memory");
-    if (g->planned_nodes) {
-        tdl_plan_result cur;
-        if (tdl_plan_compute(g, g->planned_batch, &cur) != 0)
-            g->planned_nodes = 0;
-    }
     if (arena_bytes)
         *arena_bytes = res.arena_bytes;
     if (naive_bytes)

@@ -1,6 +1,11 @@
 /* Memory plan: liveness over the node order, then first-fit placement of every
  * computed tensor in one arena. Persistent nodes (parameters, constants),
- * inputs (caller memory) and aliases (reshape) take no arena space. */
+ * inputs (caller memory) and aliases (reshape) take no arena space.
+ *
+ * A plan covers a scope of nodes: the whole graph for tdl_forward() (whose
+ * gradient passes tdl_backward() then runs on the same plan), or only the
+ * ancestors of a tdl_run() target, so that inference at a large batch needs
+ * the forward's memory at that batch, not the gradient pass's. */
 #include <limits.h>
 #include <string.h>
 
@@ -10,7 +15,7 @@
 
 #define ARENA_ALIGN 64
 
-static int needs_arena(const tdl_node *n)
+int tdl_plan_needs_arena(const tdl_node *n)
 {
     return !(n->flags & (TDL_NODE_PARAM | TDL_NODE_CONST | TDL_NODE_INPUT | TDL_NODE_DEAD)) &&
            !(n->op->flags & TDL_OP_ALIAS);
@@ -32,55 +37,83 @@ static size_t node_bytes(const tdl_node *n, int64_t batch)
     return (b + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
 }
 
+static int in_scope(const tdl_node *v, const unsigned char *scope)
+{
+    return scope ? scope[v->id] != 0 : !(v->flags & TDL_NODE_DEAD);
+}
+
+int tdl_plan_covers(const tdl_graph *g, const unsigned char *scope)
+{
+    for (int32_t i = 0; i < g->n_nodes; ++i) {
+        const tdl_node *v = g->nodes[i];
+        if (in_scope(v, scope) && tdl_plan_needs_arena(v) && v->last_use == TDL_PLAN_UNPLANNED)
+            return 0;
+    }
+    return 1;
+}
+
 typedef struct live_block {
     size_t off, size;
-    int32_t node, last_use;
+    int32_t last_use;
 } live_block;
 
-int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
+int tdl_plan_compute(tdl_graph *g, int64_t batch, const unsigned char *scope, int commit,
+                     tdl_plan_result *res)
 {
     tdl_ctx *ctx = g->ctx;
     int32_t n = g->n_nodes;
     memset(res, 0, sizeof *res);
-    for (int32_t i = 0; i < n; ++i)
-        g->nodes[i]->last_use = -1;
+    size_t cap = (size_t)(n ? n : 1);
+    unsigned char *work =
+        tdl_alloc(ctx, cap * (sizeof(live_block) + sizeof(size_t) + sizeof(int32_t)));
+    if (!work)
+        return -1;
+    live_block *live = (live_block *)work;
+    size_t *offset = (size_t *)(live + cap);
+    int32_t *last = (int32_t *)(offset + cap);
+
+    /* liveness: the last node of the scope that reads each value's memory */
+    for (int32_t i = 0; i < n; ++i) {
+        last[i] = -1;
+        offset[i] = 0;
+    }
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
-        if (v->flags & TDL_NODE_DEAD)
+        if (!in_scope(v, scope))
             continue;
         for (int32_t j = 0; j < v->n_inputs; ++j) {
-            tdl_node *r = tdl_plan_root(v->inputs[j]);
-            if (r->last_use < i)
-                r->last_use = i;
+            int32_t r = tdl_plan_root(v->inputs[j])->id;
+            if (last[r] < i)
+                last[r] = i;
         }
     }
-    /* outputs (nothing reads them) and parameter gradients stay to the end */
+    /* outputs (nothing in the scope reads them: the target of a run) and
+     * parameter gradients stay to the end */
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
-        if (v->last_use < 0 && !(v->flags & TDL_NODE_DEAD))
-            tdl_plan_root(v)->last_use = INT_MAX;
+        if (last[i] < 0 && in_scope(v, scope))
+            last[tdl_plan_root(v)->id] = INT_MAX;
     }
     for (int32_t p = 0; p < g->n_passes; ++p)
-        for (int32_t i = 0; i < g->passes[p].n_params; ++i)
-            if (g->passes[p].param_grads[i])
-                tdl_plan_root(g->passes[p].param_grads[i])->last_use = INT_MAX;
+        for (int32_t i = 0; i < g->passes[p].n_params; ++i) {
+            tdl_node *dw = g->passes[p].param_grads[i];
+            if (dw && in_scope(dw, scope))
+                last[tdl_plan_root(dw)->id] = INT_MAX;
+        }
 
-    live_block *live = tdl_alloc(ctx, sizeof(live_block) * (size_t)(n ? n : 1));
-    if (!live)
-        return -1;
     int32_t n_live = 0;
     size_t peak = 0;
     for (int32_t i = 0; i < n; ++i) {
         tdl_node *v = g->nodes[i];
-        size_t bytes = node_bytes(v, batch);
-        if (v->flags & TDL_NODE_DEAD)
+        if (!in_scope(v, scope))
             continue;
-        if (!needs_arena(v)) {
+        if (!tdl_plan_needs_arena(v)) {
             size_t exact = (size_t)tdl_shape_numel(&v->shape) * tdl_dtype_size(v->dtype);
             if (v->flags & (TDL_NODE_PARAM | TDL_NODE_CONST))
                 res->param_bytes += exact * ((v->flags & TDL_NODE_PARAM) ? 2 : 1);
             continue;
         }
+        size_t bytes = node_bytes(v, batch);
         res->naive_bytes += bytes;
         /* free blocks whose last reader came before this node */
         int32_t k = 0;
@@ -100,14 +133,21 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, tdl_plan_result *res)
         memmove(&live[pos + 1], &live[pos], sizeof(live_block) * (size_t)(n_live - pos));
         live[pos].off = off;
         live[pos].size = bytes;
-        live[pos].node = i;
-        live[pos].last_use = v->last_use;
+        live[pos].last_use = last[i];
         n_live++;
-        v->arena_offset = off;
+        offset[i] = off;
         if (off + bytes > peak)
             peak = off + bytes;
     }
-    tdl_free(ctx, live);
     res->arena_bytes = peak;
+
+    if (commit)
+        for (int32_t i = 0; i < n; ++i) {
+            tdl_node *v = g->nodes[i];
+            int planned = in_scope(v, scope);
+            v->last_use = planned || !tdl_plan_needs_arena(v) ? last[i] : TDL_PLAN_UNPLANNED;
+            v->arena_offset = offset[i];
+        }
+    tdl_free(ctx, work);
     return 0;
 }

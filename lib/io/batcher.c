@@ -62,7 +62,7 @@ TDL_API tdl_status tdl_batcher_create(tdl_dataset *ds, int64_t batch_size, int32
     it->batch_size = batch_size;
     it->shuffle = shuffle;
     it->seed = seed;
-    /* rows * sample_size fits: the dataset already holds n * sample_size floats. */
+    /* rows * sample_size floats fit: the dataset checked that n * sample_size do. */
     it->x = tdl_calloc(ctx, (size_t)rows * (size_t)ds->sample_size, sizeof(float));
     it->y = tdl_calloc(ctx, (size_t)rows, sizeof(int32_t));
     if (shuffle)
@@ -118,7 +118,7 @@ TDL_API tdl_status tdl_batcher_next(tdl_batcher *it, const float **x, const int3
     size_t ss = (size_t)ds->sample_size;
     for (int64_t k = 0; k < count; ++k) {
         int64_t src = it->order ? it->order[it->pos + k] : it->pos + k;
-        memcpy(it->x + (size_t)k * ss, ds->x + (size_t)src * ss, ss * sizeof(float));
+        tdl_dataset_sample_f32(ds, src, it->x + (size_t)k * ss); /* bytes become floats here */
         it->y[k] = ds->y[src];
     }
     it->pos += count;

@@ -13,9 +13,12 @@ static void recount_classes(tdl_dataset *ds)
     ds->num_classes = mx + 1;
 }
 
-/* Allocates a dataset with room for n samples of the given shape. */
+/* Allocates a dataset for n samples of the given shape, with room for their
+ * labels and, with `floats`, for the samples as floats (a byte dataset gets
+ * its samples from the caller). n * sample_size floats are checked to fit in
+ * memory either way, so a float copy can be made later. */
 static tdl_status dataset_alloc(tdl_ctx *ctx, int64_t n, int32_t ndim, const int64_t *shape,
-                                tdl_dataset **out, char *msg)
+                                int floats, tdl_dataset **out, char *msg)
 {
     int64_t ss = 1;
     for (int32_t i = 0; i < ndim; ++i) {
@@ -43,9 +46,10 @@ static tdl_status dataset_alloc(tdl_ctx *ctx, int64_t n, int32_t ndim, const int
     ds->sample_ndim = ndim;
     for (int32_t i = 0; i < ndim; ++i)
         ds->sample_shape[i] = shape[i];
-    ds->x = tdl_alloc(ctx, xcount * sizeof(float));
+    if (floats)
+        ds->x = tdl_alloc(ctx, xcount * sizeof(float));
     ds->y = tdl_alloc(ctx, (size_t)n * sizeof(int32_t));
-    if (!ds->x || !ds->y) {
+    if ((floats && !ds->x) || !ds->y) {
         tdl_dataset_destroy(ds);
         return tdl_io_msg(msg, TDL_ERR_OUT_OF_MEMORY,
                           "out of memory allocating %lld samples of %lld floats", (long long)n,
@@ -106,11 +110,18 @@ static tdl_status load_idx(tdl_ctx *ctx, const char *images_path, const char *la
         int64_t shape[TDL_MAX_DIMS];
         for (int i = 1; i < im.ndim; ++i)
             shape[i - 1] = im.dims[i];
-        st = dataset_alloc(ctx, (int64_t)im.dims[0], im.ndim - 1, shape, &ds, msg);
+        st = dataset_alloc(ctx, (int64_t)im.dims[0], im.ndim - 1, shape, 0, &ds, msg);
     }
     if (st == TDL_OK) {
-        for (uint64_t i = 0; i < im.count; ++i)
-            ds->x[i] = (float)im.data[i] / 255.0f;
+        /* the dataset keeps the file's bytes (no float copy): trim the read
+         * buffer's slack; a failed trim keeps the buffer as it is */
+        size_t header = (size_t)(im.data - ibuf);
+        unsigned char *trimmed = tdl_realloc(ctx, ibuf, ilen);
+        if (trimmed)
+            ibuf = trimmed;
+        ds->u8_buf = ibuf;
+        ds->u8 = ibuf + header;
+        ibuf = NULL;
         for (uint64_t i = 0; i < lb.count; ++i)
             ds->y[i] = (int32_t)tdl_idx_int(&lb, i);
         recount_classes(ds);
@@ -171,7 +182,7 @@ TDL_API tdl_status tdl_dataset_from_arrays(tdl_ctx *ctx, const float *x, const i
                             (int)y[i]);
     char msg[TDL_ERRMSG_MAX];
     tdl_dataset *ds;
-    tdl_status st = dataset_alloc(ctx, n, sample_ndim, sample_shape, &ds, msg);
+    tdl_status st = dataset_alloc(ctx, n, sample_ndim, sample_shape, 1, &ds, msg);
     if (st != TDL_OK)
         return tdl_fail(ctx, ctx->error, st, "tdl_dataset_from_arrays: %s", msg);
     if (n > 0) {
@@ -189,6 +200,7 @@ TDL_API void tdl_dataset_destroy(tdl_dataset *ds)
         return;
     tdl_ctx *ctx = ds->ctx;
     tdl_free(ctx, ds->x);
+    tdl_free(ctx, ds->u8_buf);
     tdl_free(ctx, ds->y);
     tdl_free(ctx, ds);
 }
@@ -224,7 +236,32 @@ TDL_API int32_t tdl_dataset_num_classes(const tdl_dataset *ds)
 
 TDL_API const float *tdl_dataset_x(const tdl_dataset *ds)
 {
-    return ds ? ds->x : NULL;
+    if (!ds)
+        return NULL;
+    if (ds->x || !ds->u8)
+        return ds->x;
+    /* A byte dataset becomes a float dataset now, once: the floats replace
+     * the bytes (released), so it never holds both. The dataset is allocated
+     * on the heap, never const, so changing it through a const handle is
+     * sound; a dataset is used by one thread at a time, and batchers read
+     * whichever storage it has at each batch. */
+    tdl_dataset *mut = (tdl_dataset *)ds;
+    tdl_ctx *ctx = ds->ctx;
+    size_t count = (size_t)ds->n * (size_t)ds->sample_size; /* checked at creation */
+    float *x = tdl_alloc(ctx, count * sizeof(float));
+    if (!x) {
+        tdl_fail(ctx, ctx->error, TDL_ERR_OUT_OF_MEMORY,
+                 "tdl_dataset_x: out of memory for the float copy of %lld samples of %lld values",
+                 (long long)ds->n, (long long)ds->sample_size);
+        return NULL;
+    }
+    for (int64_t i = 0; i < ds->n; ++i)
+        tdl_dataset_sample_f32(ds, i, x + (size_t)i * (size_t)ds->sample_size);
+    mut->x = x;
+    mut->u8 = NULL;
+    tdl_free(ctx, mut->u8_buf);
+    mut->u8_buf = NULL;
+    return x;
 }
 
 TDL_API const int32_t *tdl_dataset_y(const tdl_dataset *ds)

@@ -4,22 +4,44 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <tiny-dl/data.h>
 #include <tiny-dl/graph.h>
 
 #include "core/context.h"
 
+/* Samples are held either as floats (tdl_dataset_from_arrays) or, for IDX
+ * images, as the file's bytes: four times less memory, each byte read as
+ * byte / 255.0f (the floats tdl_dataset_load_idx has always given). The
+ * batcher converts the rows of each batch; tdl_dataset_x() turns a byte
+ * dataset into a float one (floats made, bytes released) only when a caller
+ * asks for the floats. Exactly one of u8 and x is set. */
 struct tdl_dataset {
     tdl_ctx *ctx;
     int64_t n;           /* samples (tdl_dataset_truncate may lower it) */
-    int64_t sample_size; /* floats per sample */
+    int64_t sample_size; /* values per sample */
     int32_t sample_ndim;
     int64_t sample_shape[TDL_MAX_DIMS];
     int32_t num_classes;
-    float *x;   /* n * sample_size, owned */
-    int32_t *y; /* n, owned */
+    const unsigned char *u8; /* byte samples (n * sample_size, inside u8_buf), or NULL */
+    unsigned char *u8_buf;   /* owned: the images file's bytes, header first */
+    float *x;                /* owned: float samples, or NULL for a byte dataset */
+    int32_t *y;              /* n, owned */
 };
+
+/* Writes sample i of ds as sample_size floats to dst. */
+static inline void tdl_dataset_sample_f32(const tdl_dataset *ds, int64_t i, float *dst)
+{
+    size_t ss = (size_t)ds->sample_size;
+    if (ds->u8) {
+        const unsigned char *p = ds->u8 + (size_t)i * ss;
+        for (size_t j = 0; j < ss; ++j)
+            dst[j] = (float)p[j] / 255.0f;
+    } else {
+        memcpy(dst, ds->x + (size_t)i * ss, ss * sizeof(float));
+    }
+}
 
 /* IDX element types. */
 enum {

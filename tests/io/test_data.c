@@ -14,6 +14,8 @@
 #include <tiny-dl/data.h>
 
 #include "config.h"
+#include "io/dataset.h" /* to check what an IDX dataset holds */
+#include "test_util.h"
 
 #if TDL_HAVE_ZLIB
 #include <zlib.h>
@@ -586,6 +588,168 @@ static void test_batcher(void **state)
     tdl_dataset_destroy(ds);
 }
 
+/* An IDX dataset of N_BYTES_IMG images of 4 x 7 bytes where every byte value
+ * 0..255 occurs, with labels; written to (ip, lp). The pixels go to px. */
+enum { N_BYTES_IMG = 37, BYTES_SS = 28 };
+static void write_byte_dataset(fixture *f, char *ip, char *lp, unsigned char *px)
+{
+    for (int i = 0; i < N_BYTES_IMG * BYTES_SS; ++i)
+        px[i] = (unsigned char)((i * 167 + i / 256) % 256);
+    unsigned char lab[N_BYTES_IMG];
+    for (int i = 0; i < N_BYTES_IMG; ++i)
+        lab[i] = (unsigned char)(i % 5);
+    static unsigned char buf[64 + N_BYTES_IMG * BYTES_SS];
+    const uint32_t idims[] = {N_BYTES_IMG, 4, 7}, ldims[] = {N_BYTES_IMG};
+    write_bytes(path_in(f, "bytes-idx3-ubyte", ip, 300), buf,
+                make_idx(buf, 0x08, 3, idims, px, (size_t)N_BYTES_IMG * BYTES_SS));
+    write_bytes(path_in(f, "bytes-idx1-ubyte", lp, 300), buf,
+                make_idx(buf, 0x08, 1, ldims, lab, sizeof lab));
+}
+
+/* IDX images stay bytes in memory; the batcher and tdl_dataset_x() give the
+ * very floats (byte / 255.0f, bit for bit) that a float dataset holding them
+ * gives, in the same order, before and after tdl_dataset_x() converts it. */
+static void test_idx_bytes_give_the_same_floats(void **state)
+{
+    fixture *f = *state;
+    char ip[300], lp[300];
+    unsigned char px[N_BYTES_IMG * BYTES_SS];
+    write_byte_dataset(f, ip, lp, px);
+    int seen[256] = {0};
+    float ref[N_BYTES_IMG * BYTES_SS];
+    int32_t yref[N_BYTES_IMG];
+    for (int i = 0; i < N_BYTES_IMG * BYTES_SS; ++i) {
+        ref[i] = (float)px[i] / 255.0f;
+        seen[px[i]] = 1;
+    }
+    for (int v = 0; v < 256; ++v)
+        assert_true(seen[v]);
+    for (int i = 0; i < N_BYTES_IMG; ++i)
+        yref[i] = i % 5;
+
+    tdl_dataset *ds, *fl;
+    assert_int_equal(tdl_dataset_load_idx(f->ctx, ip, lp, &ds), TDL_OK);
+    assert_int_equal(
+        tdl_dataset_from_arrays(f->ctx, ref, yref, N_BYTES_IMG, 2, (const int64_t[]){4, 7}, &fl),
+        TDL_OK);
+    /* a byte dataset holds no floats until they are asked for */
+    assert_non_null(ds->u8);
+    assert_null(ds->x);
+    assert_memory_equal(ds->u8, px, sizeof px);
+
+    /* batchers made before and after the conversion by tdl_dataset_x() */
+    tdl_batcher *a[2], *b[2];
+    for (int shuffle = 0; shuffle <= 1; ++shuffle) {
+        assert_int_equal(tdl_batcher_create(ds, 8, shuffle, 11, &a[shuffle]), TDL_OK);
+        assert_int_equal(tdl_batcher_create(fl, 8, shuffle, 11, &b[shuffle]), TDL_OK);
+    }
+    for (int epoch = 0; epoch < 3; ++epoch) {
+        if (epoch == 2) {
+            /* tdl_dataset_x() turns the dataset into floats, once, and
+             * releases the bytes: never both in memory */
+            assert_null(ds->x); /* batches never needed it */
+            const float *x = tdl_dataset_x(ds);
+            assert_non_null(x);
+            assert_null(ds->u8);
+            assert_null(ds->u8_buf);
+            assert_memory_equal(x, ref, sizeof ref);
+            assert_memory_equal(x, tdl_dataset_x(fl), sizeof ref);
+            assert_ptr_equal(tdl_dataset_x(ds), x);
+            assert_memory_equal(tdl_dataset_y(ds), yref, sizeof yref);
+        }
+        for (int shuffle = 0; shuffle <= 1; ++shuffle) {
+            int64_t total = 0;
+            for (;;) {
+                const float *xa, *xb;
+                const int32_t *ya, *yb;
+                int64_t na, nb;
+                assert_int_equal(tdl_batcher_next(a[shuffle], &xa, &ya, &na), TDL_OK);
+                assert_int_equal(tdl_batcher_next(b[shuffle], &xb, &yb, &nb), TDL_OK);
+                assert_int_equal(na, nb);
+                if (na == 0)
+                    break;
+                assert_memory_equal(xa, xb, (size_t)na * BYTES_SS * sizeof(float));
+                assert_memory_equal(ya, yb, (size_t)na * sizeof(int32_t));
+                total += na;
+            }
+            assert_int_equal(total, N_BYTES_IMG);
+            assert_int_equal(tdl_batcher_reset(a[shuffle]), TDL_OK);
+            assert_int_equal(tdl_batcher_reset(b[shuffle]), TDL_OK);
+        }
+    }
+    for (int shuffle = 0; shuffle <= 1; ++shuffle) {
+        tdl_batcher_destroy(a[shuffle]);
+        tdl_batcher_destroy(b[shuffle]);
+    }
+    const float *x = tdl_dataset_x(ds);
+    assert_int_equal(tdl_dataset_truncate(ds, 3), TDL_OK);
+    assert_ptr_equal(tdl_dataset_x(ds), x);
+    tdl_dataset_destroy(ds);
+
+    /* made after a truncation, it covers the samples left */
+    assert_int_equal(tdl_dataset_load_idx(f->ctx, ip, lp, &ds), TDL_OK);
+    assert_int_equal(tdl_dataset_truncate(ds, 5), TDL_OK);
+    x = tdl_dataset_x(ds);
+    assert_null(ds->u8);
+    assert_non_null(x);
+    assert_memory_equal(x, ref, 5 * BYTES_SS * sizeof(float));
+    tdl_dataset_destroy(ds);
+    tdl_dataset_destroy(fl);
+}
+
+/* Loading, batching and the float copy, with each allocation failing in
+ * turn: every failure is reported as out of memory and nothing leaks. */
+static void test_idx_allocation_failures(void **state)
+{
+    fixture *f = *state;
+    char ip[300], lp[300];
+    unsigned char px[N_BYTES_IMG * BYTES_SS];
+    write_byte_dataset(f, ip, lp, px);
+    test_alloc a;
+    int64_t total = -1, failures = 0;
+    for (int64_t n = 0; n <= total || total < 0; ++n) {
+        tdl_ctx *ctx = test_ctx_with_alloc(&a, n);
+        if (!ctx) {
+            assert_int_equal(a.live, 0);
+            continue;
+        }
+        tdl_dataset *ds = NULL;
+        tdl_batcher *it = NULL;
+        tdl_status st = tdl_dataset_load_idx(ctx, ip, lp, &ds);
+        if (st == TDL_OK)
+            st = tdl_batcher_create(ds, 10, 1, 3, &it);
+        const float *xb;
+        const int32_t *yb;
+        int64_t nb;
+        if (st == TDL_OK)
+            st = tdl_batcher_next(it, &xb, &yb, &nb);
+        if (st == TDL_OK && !tdl_dataset_x(ds))
+            st = TDL_ERR_OUT_OF_MEMORY;
+        if (st == TDL_OK && !tdl_dataset_x(ds)) /* made once: no second allocation */
+            fail_msg("tdl_dataset_x failed on its second call");
+        if (n == 0) {
+            TDL_OK_OR_FAIL(st);
+            assert_int_equal(nb, 10);
+        } else if (st != TDL_OK) {
+            failures++;
+            assert_int_equal(st, TDL_ERR_OUT_OF_MEMORY);
+            if (!strstr(tdl_ctx_error(ctx), "out of memory"))
+                fail_msg("allocation %lld: message '%s'", (long long)n, tdl_ctx_error(ctx));
+        }
+        tdl_batcher_destroy(it);
+        tdl_dataset_destroy(ds);
+        tdl_ctx_destroy(ctx);
+        if (a.live != 0)
+            fail_msg("allocation %lld failed: %lld allocations leaked", (long long)n,
+                     (long long)a.live);
+        if (n == 0)
+            total = a.calls;
+    }
+    print_message("%lld allocation points, %lld surfaced as errors\n", (long long)total,
+                  (long long)failures);
+    assert_true(failures > 0);
+}
+
 /* The real data set, when installed (Debian package dataset-fashion-mnist). */
 static void test_fashion_mnist(void **state)
 {
@@ -647,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idx_int32_labels_and_io_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_from_arrays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batcher, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idx_bytes_give_the_same_floats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idx_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fashion_mnist, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,19 +150,26 @@ static tdl_status scenario(tdl_ctx *ctx, const char *path)
     tdl_node *x = tdl_input(g, "x", TDL_F32, 2, (int64_t[]){TDL_BATCH, 8});
     tdl_node *y = tdl_input(g, "y", TDL_I32, 1, (int64_t[]){TDL_BATCH});
     tdl_node *h = tdl_dropout(g, tdl_relu(g, tdl_dense(g, x, 16, "fc1")), 0.1f);
-    tdl_node *loss = tdl_cross_entropy(g, tdl_dense(g, h, 3, "fc2"), y);
-    float xb[5 * 8];
+    tdl_node *logits = tdl_dense(g, h, 3, "fc2");
+    tdl_node *loss = tdl_cross_entropy(g, logits, y);
+    float xb[5 * 8], xe[40 * 8];
     int32_t yb[5] = {0, 1, 2, 1, 0};
     test_fill_uniform(xb, 40, -1, 1, 9);
+    test_fill_uniform(xe, 320, -1, 1, 10);
     if ((st = tdl_graph_compile(g)) != TDL_OK)
         goto out;
     if ((st = tdl_optim_create_adam(g, 1e-3f, &opt)) != TDL_OK)
         goto out;
-    for (int step = 0; step < 2; ++step) {
+    for (int step = 0; step < 3; ++step) {
         if ((st = tdl_feed(g, x, xb, 2, (int64_t[]){5, 8})) != TDL_OK ||
             (st = tdl_feed(g, y, yb, 1, (int64_t[]){5})) != TDL_OK ||
             (st = tdl_forward(g)) != TDL_OK || (st = tdl_backward(g, loss)) != TDL_OK ||
             (st = tdl_optim_step(opt)) != TDL_OK)
+            goto out;
+        /* inference at a larger batch between steps: a plan of its own, a
+         * bigger arena, then the whole graph planned again */
+        if (step == 1 && ((st = tdl_feed(g, x, xe, 2, (int64_t[]){40, 8})) != TDL_OK ||
+                          (st = tdl_run(g, logits)) != TDL_OK))
             goto out;
     }
     char summary[256];

@@ -265,6 +265,114 @@ static void test_bit_identical_across_threads(void **state)
     free(ref);
 }
 
+/* Inference between training steps (issue 4): tdl_run() plans only what its
+ * target needs, so running the logits at a large batch after a training step
+ * sizes the arena for the forward at that batch, not for the gradient pass.
+ * Modes: 0 = two training steps at batch 8; 1 = the same with an inference
+ * run at batch 512 between them; 2 = one step, then the logits at batch 512
+ * computed under a whole-graph plan (tdl_forward() at 512 first). */
+enum { EVAL_B = 512, EVAL_IN = 40, EVAL_CLASSES = 10 };
+typedef struct eval_run {
+    float logits[EVAL_B * EVAL_CLASSES];
+    float params[EVAL_IN * 64 + 64 + 64 * 48 + 48 + 48 * EVAL_CLASSES + EVAL_CLASSES];
+    float loss2;
+    size_t arena_after_eval, arena_after_step2;
+    uint64_t full_plan, forward_plan;
+} eval_run;
+
+static void train_eval_train(int threads, int mode, eval_run *out)
+{
+    memset(out, 0, sizeof *out);
+    tdl_ctx *ctx = test_ctx();
+    TDL_OK_OR_FAIL(tdl_ctx_set_threads(ctx, threads));
+    TDL_OK_OR_FAIL(tdl_ctx_set_seed(ctx, 9));
+    mlp m;
+    build_mlp(ctx, &m, EVAL_IN, (int64_t[]){64, 48}, 2, EVAL_CLASSES);
+    tdl_optim *opt;
+    TDL_OK_OR_FAIL(tdl_optim_create_adam(m.g, 1e-2f, &opt));
+    /* what the whole graph and the forward alone need at the eval batch */
+    TDL_OK_OR_FAIL(tdl_graph_memory_plan(m.g, EVAL_B, &out->forward_plan, NULL, NULL));
+    float xb[2][8 * EVAL_IN], *xe = malloc(sizeof(float) * EVAL_B * EVAL_IN);
+    int32_t yb[2][8], ye[EVAL_B];
+    assert_non_null(xe);
+    make_batch(xb[0], yb[0], 8, EVAL_IN, EVAL_CLASSES, 21);
+    make_batch(xb[1], yb[1], 8, EVAL_IN, EVAL_CLASSES, 22);
+    make_batch(xe, ye, EVAL_B, EVAL_IN, EVAL_CLASSES, 23);
+    for (int step = 0; step < 2; ++step) {
+        TDL_OK_OR_FAIL(tdl_feed(m.g, m.x, xb[step], 2, (int64_t[]){8, EVAL_IN}));
+        TDL_OK_OR_FAIL(tdl_feed(m.g, m.y, yb[step], 1, (int64_t[]){8}));
+        TDL_OK_OR_FAIL(tdl_forward(m.g));
+        TDL_OK_OR_FAIL(tdl_backward(m.g, m.loss));
+        TDL_OK_OR_FAIL(tdl_optim_step(opt));
+        if (step == 1) {
+            TDL_OK_OR_FAIL(tdl_node_read(m.loss, &out->loss2, sizeof out->loss2));
+            out->arena_after_step2 = m.g->arena_bytes;
+        }
+        if (step == 1 || mode == 0)
+            continue;
+        TDL_OK_OR_FAIL(tdl_graph_memory_plan(m.g, EVAL_B, &out->full_plan, NULL, NULL));
+        TDL_OK_OR_FAIL(tdl_feed(m.g, m.x, xe, 2, (int64_t[]){EVAL_B, EVAL_IN}));
+        if (mode == 2) {
+            TDL_OK_OR_FAIL(tdl_feed(m.g, m.y, ye, 1, (int64_t[]){EVAL_B}));
+            TDL_OK_OR_FAIL(tdl_forward(m.g));
+        }
+        TDL_OK_OR_FAIL(tdl_run(m.g, m.logits));
+        TDL_OK_OR_FAIL(tdl_node_read(m.logits, out->logits, sizeof out->logits));
+        out->arena_after_eval = m.g->arena_bytes;
+        if (mode == 1) {
+            /* the training step's values lay in memory the new plan reuses:
+             * they read as void, never as stale numbers */
+            float stale;
+            assert_int_equal(tdl_node_read(m.loss, &stale, sizeof stale), TDL_ERR_STATE);
+            assert_null(tdl_node_data(m.loss));
+        }
+    }
+    int64_t off = 0;
+    for (int64_t p = 0; p < tdl_graph_param_count(m.g); ++p) {
+        tdl_node *param = tdl_graph_param(m.g, p);
+        int64_t n = tdl_shape_numel(&param->shape);
+        memcpy(out->params + off, tdl_param_data(param), sizeof(float) * (size_t)n);
+        off += n;
+    }
+    assert_int_equal(off, (int64_t)(sizeof out->params / sizeof(float)));
+    free(xe);
+    tdl_optim_destroy(opt);
+    tdl_graph_destroy(m.g);
+    tdl_ctx_destroy(ctx);
+}
+
+static void test_run_plans_only_its_target(void **state)
+{
+    (void)state;
+    eval_run *plain = malloc(sizeof *plain), *ev = malloc(sizeof *ev), *ev3 = malloc(sizeof *ev3),
+             *whole = malloc(sizeof *whole);
+    assert_true(plain && ev && ev3 && whole);
+    train_eval_train(1, 0, plain);
+    train_eval_train(1, 1, ev);
+    train_eval_train(3, 1, ev3);
+    train_eval_train(1, 2, whole);
+    print_message("batch %d: whole-graph plan %llu bytes, arena for the inference run %zu\n",
+                  EVAL_B, (unsigned long long)ev->full_plan, ev->arena_after_eval);
+    /* the inference run did not size the arena for the gradient pass: it
+     * needs no more than the forward graph's plan at that batch */
+    assert_true(ev->full_plan > ev->forward_plan);
+    assert_true(ev->arena_after_eval < ev->full_plan);
+    assert_true(ev->arena_after_eval <= ev->forward_plan);
+    /* and training afterwards fits in it: no regrowth */
+    assert_int_equal(ev->arena_after_step2, ev->arena_after_eval);
+    /* the numbers: the logits equal those computed under the whole plan,
+     * training after the inference run equals training without it, and all
+     * of it is bit-identical with 3 threads */
+    assert_memory_equal(ev->logits, whole->logits, sizeof ev->logits);
+    assert_memory_equal(ev->params, plain->params, sizeof ev->params);
+    assert_memory_equal(&ev->loss2, &plain->loss2, sizeof(float));
+    assert_memory_equal(ev3, ev, sizeof *ev);
+    free(plain);
+    free(ev);
+    free(ev3);
+    free(whole);
+}
+
 static void test_grad_builds_nodes(void **state)
 {
     (void)state;
@@ -345,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_summary_and_dot),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_bit_identical_across_threads),
+        cmocka_unit_test(test_run_plans_only_its_target),
         cmocka_unit_test(test_grad_builds_nodes),
         cmocka_unit_test(test_gradient_pass_is_pruned),
     };
