@@ -227,7 +227,7 @@ static void finish_chunks(struct tdl_pool *p, uint64_t ran, uint64_t total)
  * when the pool is shutting down (generations start at 1). */
 static uint64_t sleep_until_new_job(struct tdl_pool *p, uint64_t seen)
 {
-    uint64_t g;
+    uint64_t g = seen;
     pthread_mutex_lock(&p->mutex);
     while (!p->stop && (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
         pthread_cond_wait(&p->work_cv, &p->mutex);

@@ -29,6 +29,16 @@ void tdlk_vgelu(int64_t n, const float *x, float *y)
     TDLK_IMPL(tdlk_vgelu)(n, x, y);
 }
 
+void tdlk_vgelu_grad(int64_t n, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vgelu_grad)(n, x, y);
+}
+
+void tdlk_vgelu_grad2(int64_t n, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vgelu_grad2)(n, x, y);
+}
+
 float tdlk_vsum(int64_t n, const float *x)
 {
     return TDLK_IMPL(tdlk_vsum)(n, x);
@@ -58,6 +68,59 @@ void tdlk_adam_update(int64_t n, float *p, const float *g, float *m, float *v, f
                       float b2, float eps, float wd, int decoupled, float bc1, float bc2)
 {
     TDLK_IMPL(tdlk_adam_update)(n, p, g, m, v, lr, b1, b2, eps, wd, decoupled, bc1, bc2);
+}
+
+void tdlk_vrelu(int64_t n, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vrelu)(n, x, y);
+}
+
+void tdlk_vrelu_grad(int64_t n, const float *x, const float *dy, float *y)
+{
+    TDLK_IMPL(tdlk_vrelu_grad)(n, x, dy, y);
+}
+
+void tdlk_vstep(int64_t n, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vstep)(n, x, y);
+}
+
+void tdlk_vleaky_relu(int64_t n, float slope, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vleaky_relu)(n, slope, x, y);
+}
+
+void tdlk_vaffine(int64_t n, float scale, float shift, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vaffine)(n, scale, shift, x, y);
+}
+
+void tdlk_vsqrt(int64_t n, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_vsqrt)(n, x, y);
+}
+
+void tdlk_vbinary(int op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
+                  float *y)
+{
+    TDLK_IMPL(tdlk_vbinary)(op, n, a, sa, b, sb, y);
+}
+
+void tdlk_maxpool2x2(int64_t planes, int64_t h, int64_t w, const float *x, float *y)
+{
+    TDLK_IMPL(tdlk_maxpool2x2)(planes, h, w, x, y);
+}
+
+void tdlk_maxpool2x2_scatter(int64_t planes, int64_t h, int64_t w, const float *x, const float *g,
+                             float *dx)
+{
+    TDLK_IMPL(tdlk_maxpool2x2_scatter)(planes, h, w, x, g, dx);
+}
+
+void tdlk_maxpool2x2_gather(int64_t planes, int64_t h, int64_t w, const float *x, const float *v,
+                            float *y)
+{
+    TDLK_IMPL(tdlk_maxpool2x2_gather)(planes, h, w, x, v, y);
 }
 
 const char *tdlk_isa_name(void)

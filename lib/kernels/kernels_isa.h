@@ -59,6 +59,8 @@ void TDLK_VEC_DECL(tdlk_vexp)(int64_t n, const float *x, float *y);
 void TDLK_VEC_DECL(tdlk_vtanh)(int64_t n, const float *x, float *y);
 void TDLK_VEC_DECL(tdlk_vsigmoid)(int64_t n, const float *x, float *y);
 void TDLK_VEC_DECL(tdlk_vgelu)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vgelu_grad)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vgelu_grad2)(int64_t n, const float *x, float *y);
 float TDLK_VEC_DECL(tdlk_vsum)(int64_t n, const float *x);
 float TDLK_VEC_DECL(tdlk_vmax)(int64_t n, const float *x);
 void TDLK_VEC_DECL(tdlk_softmax_rows)(int64_t rows, int64_t cols, const float *x, float *y);
@@ -67,6 +69,19 @@ void TDLK_VEC_DECL(tdlk_vaxpy)(int64_t n, float alpha, const float *x, float *y)
 void TDLK_VEC_DECL(tdlk_adam_update)(int64_t n, float *p, const float *g, float *m, float *v,
                                      float lr, float b1, float b2, float eps, float wd,
                                      int decoupled, float bc1, float bc2);
+void TDLK_VEC_DECL(tdlk_vrelu)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vrelu_grad)(int64_t n, const float *x, const float *dy, float *y);
+void TDLK_VEC_DECL(tdlk_vstep)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vleaky_relu)(int64_t n, float slope, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vaffine)(int64_t n, float scale, float shift, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vsqrt)(int64_t n, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vbinary)(int op, int64_t n, const float *a, int64_t sa, const float *b,
+                                 int64_t sb, float *y);
+void TDLK_VEC_DECL(tdlk_maxpool2x2)(int64_t planes, int64_t h, int64_t w, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_maxpool2x2_scatter)(int64_t planes, int64_t h, int64_t w, const float *x,
+                                            const float *g, float *dx);
+void TDLK_VEC_DECL(tdlk_maxpool2x2_gather)(int64_t planes, int64_t h, int64_t w, const float *x,
+                                           const float *v, float *y);
 #endif
 
 #endif

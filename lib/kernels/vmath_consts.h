@@ -2,8 +2,9 @@
 #ifndef TDL_KERNELS_VMATH_CONSTS_H
 #define TDL_KERNELS_VMATH_CONSTS_H
 
-#define TDLK_LOG2E   1.44269504088896341f
-#define TDLK_SQRT1_2 0.70710678118654752f
+#define TDLK_LOG2E       1.44269504088896341f
+#define TDLK_SQRT1_2     0.70710678118654752f
+#define TDLK_INV_SQRT2PI 0.39894228040143268f
 
 /* exp: inputs clamped to [LO, HI] (beyond: 0 or +inf anyway); ln2 split so
  * that n * LN2_HI is exact for |n| < 2^15; polynomial for exp(r) - 1 - r,

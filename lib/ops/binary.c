@@ -47,6 +47,14 @@ typedef struct binary_job {
 static void binary_row(int kind, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                        float *y)
 {
+    /* the forms broadcasting produces (same shape, or one side a single
+     * value along the row) go to the vector kernel; it is exact, so the
+     * results do not depend on the path */
+    if (kind != BIN_EQ && (sa == 0 || sa == 1) && (sb == 0 || sb == 1)) {
+        static const int kop[4] = {TDLK_ADD, TDLK_SUB, TDLK_MUL, TDLK_DIV};
+        tdlk_vbinary(kop[kind], n, a, sa, b, sb, y);
+        return;
+    }
     switch (kind) {
     case BIN_ADD: BINARY_LOOP(x + z); break;
     case BIN_SUB: BINARY_LOOP(x - z); break;
@@ -212,8 +220,8 @@ typedef struct affine_job {
 static void affine_chunk(void *arg, int64_t begin, int64_t end)
 {
     affine_job *j = arg;
-    for (int64_t i = begin; i < end; ++i)
-        j->y[i] = j->scale * j->x[i] + j->shift;
+    /* scale * x, rounded, then + shift (no fused multiply-add) */
+    tdlk_vaffine(end - begin, j->scale, j->shift, j->x + begin, j->y + begin);
 }
 
 static tdl_status affine_fwd(tdl_exec *ex, tdl_node *n)

@@ -60,6 +60,8 @@ tdl_node *tdl_matmul_ex(tdl_graph *g, tdl_node *a, tdl_node *b, int trans_a, int
 tdl_node *tdl_fill(tdl_graph *g, const tdl_shape *shape, float value);
 tdl_node *tdl_scale_by_count(tdl_graph *g, tdl_node *x, int64_t known, int64_t sym_k);
 tdl_node *tdl_step(tdl_graph *g, tdl_node *x);
+/* relu's gradient: dy where x > 0, else dy * 0 (x and dy: f32, one shape). */
+tdl_node *tdl_relu_grad(tdl_graph *g, tdl_node *x, tdl_node *dy);
 tdl_node *tdl_eq_mask(tdl_graph *g, tdl_node *a, tdl_node *b);
 tdl_node *tdl_smooth_onehot(tdl_graph *g, tdl_node *labels, int64_t classes, float smoothing);
 tdl_node *tdl_slice_backward(tdl_graph *g, tdl_node *dy, const tdl_shape *x_shape, int32_t axis,

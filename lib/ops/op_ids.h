@@ -42,6 +42,7 @@ enum tdl_op_id {
     TDL_OPID_STEP = 59,
     TDL_OPID_GELU_D1 = 60,
     TDL_OPID_GELU_D2 = 61,
+    TDL_OPID_RELU_GRAD = 62,
 
     TDL_OPID_SOFTMAX = 70,
     TDL_OPID_LOG_SOFTMAX = 71,

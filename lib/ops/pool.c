@@ -87,107 +87,17 @@ typedef struct pool_job {
     float *y;
 } pool_job;
 
-/* The common 2x2 window with stride 2 and no padding (windows do not overlap). */
+/* The common 2x2 window with stride 2 and no padding (windows do not overlap):
+ * max pooling, its scatter and its gather run as the tdlk_maxpool2x2 kernels,
+ * which pick the same winner as window_argmax (the first maximum; NaN wins,
+ * the first one) and leave a last odd row or column out as it does. */
 static int is_2x2(const pool_geom *gm)
 {
     return gm->sh == 2 && gm->sw == 2 && gm->ph == 0 && gm->pw == 0 && gm->kh == 2 && gm->kw == 2;
 }
 
-/* Gradient of a 2x2 max pool: each window's gradient goes to its first maximum
- * (row-major order, as window_argmax; NaN windows take the general path). */
-static void scatter_2x2(const pool_geom *gm, const float *x, const float *g, float *dx)
-{
-    for (int64_t oy = 0; oy < gm->oh; ++oy) {
-        const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
-        const float *gr = g + oy * gm->ow;
-        for (int64_t ox = 0; ox < gm->ow; ++ox) {
-            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-            int64_t at;
-            if (isnan(a) || isnan(b) || isnan(c) || isnan(d)) {
-                at = window_argmax(x, gm, oy, ox);
-            } else {
-                int64_t i0 = 2 * oy * gm->w + 2 * ox;
-                float m = a;
-                at = i0;
-                if (b > m)
-                    m = b, at = i0 + 1;
-                if (c > m)
-                    m = c, at = i0 + gm->w;
-                if (d > m)
-                    at = i0 + gm->w + 1;
-            }
-            dx[at] += gr[ox];
-        }
-    }
-}
-
-/* 1 when a plane holds a NaN (one vectorisable pass; NaN planes take the
- * careful path so that NaN wins as documented). */
-static int plane_has_nan(const float *x, int64_t n)
-{
-    int bad = 0;
-    for (int64_t i = 0; i < n; ++i)
-        bad |= x[i] != x[i];
-    return bad;
-}
-
-/* As scatter_2x2 when the windows tile the plane exactly and it holds no NaN:
- * every input position is written (the gradient or 0) without branches; the
- * first of a, b, c, d equal to the window's maximum takes the gradient. */
-static void scatter_2x2_tiled(const pool_geom *gm, const float *x, const float *g, float *dx)
-{
-    for (int64_t oy = 0; oy < gm->oh; ++oy) {
-        const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
-        float *d0 = dx + 2 * oy * gm->w, *d1 = d0 + gm->w;
-        const float *gr = g + oy * gm->ow;
-        for (int64_t ox = 0; ox < gm->ow; ++ox) {
-            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-            float m0 = a >= b ? a : b, m1 = c >= d ? c : d;
-            float m = m0 >= m1 ? m0 : m1, v = gr[ox];
-            int ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m;
-            int td = !ta && !tb && !tc;
-            d0[2 * ox] = ta ? v : 0.0f;
-            d0[2 * ox + 1] = tb ? v : 0.0f;
-            d1[2 * ox] = tc ? v : 0.0f;
-            d1[2 * ox + 1] = td ? v : 0.0f;
-        }
-    }
-}
-
 static void max_plane(const pool_geom *gm, const float *x, float *y)
 {
-    if (is_2x2(gm) && !plane_has_nan(x, gm->h * gm->w)) {
-        for (int64_t oy = 0; oy < gm->oh; ++oy) {
-            const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
-            float *yr = y + oy * gm->ow;
-            for (int64_t ox = 0; ox < gm->ow; ++ox) {
-                float m0 = r0[2 * ox] >= r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
-                float m1 = r1[2 * ox] >= r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
-                yr[ox] = m0 >= m1 ? m0 : m1;
-            }
-        }
-        return;
-    }
-    if (is_2x2(gm)) {
-        /* the common 2x2 / stride 2 case */
-        for (int64_t oy = 0; oy < gm->oh; ++oy) {
-            const float *r0 = x + 2 * oy * gm->w, *r1 = r0 + gm->w;
-            float *yr = y + oy * gm->ow;
-            for (int64_t ox = 0; ox < gm->ow; ++ox) {
-                float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-                if (isnan(a) || isnan(b) || isnan(c) || isnan(d)) {
-                    yr[ox] = x[window_argmax(x, gm, oy, ox)];
-                    continue;
-                }
-                float m = a;
-                m = b > m ? b : m;
-                m = c > m ? c : m;
-                m = d > m ? d : m;
-                yr[ox] = m;
-            }
-        }
-        return;
-    }
     for (int64_t oy = 0; oy < gm->oh; ++oy)
         for (int64_t ox = 0; ox < gm->ow; ++ox)
             y[oy * gm->ow + ox] = x[window_argmax(x, gm, oy, ox)];
@@ -247,6 +157,19 @@ static void pool_chunk(void *arg, int64_t begin, int64_t end)
     pool_job *j = arg;
     const pool_geom *gm = &j->gm;
     int64_t in_sz = gm->h * gm->w, out_sz = gm->oh * gm->ow;
+    if (is_2x2(gm) && j->kind != POOL_AVG && j->kind != POOL_AVG_BACK) {
+        int64_t np = end - begin;
+        const float *x = j->x + begin * in_sz;
+        if (j->kind == POOL_MAX)
+            tdlk_maxpool2x2(np, gm->h, gm->w, x, j->y + begin * out_sz);
+        else if (j->kind == POOL_SCATTER)
+            tdlk_maxpool2x2_scatter(np, gm->h, gm->w, x, j->v + begin * out_sz,
+                                    j->y + begin * in_sz);
+        else
+            tdlk_maxpool2x2_gather(np, gm->h, gm->w, x, j->v + begin * in_sz,
+                                   j->y + begin * out_sz);
+        return;
+    }
     for (int64_t p = begin; p < end; ++p) {
         const float *x = j->x + p * in_sz;
         switch (j->kind) {
@@ -256,16 +179,7 @@ static void pool_chunk(void *arg, int64_t begin, int64_t end)
         case POOL_SCATTER: {
             const float *g = j->v + p * out_sz;
             float *dx = j->y + p * in_sz;
-            if (is_2x2(gm) && gm->h == 2 * gm->oh && gm->w == 2 * gm->ow &&
-                !plane_has_nan(x, in_sz)) {
-                scatter_2x2_tiled(gm, x, g, dx);
-                break;
-            }
             memset(dx, 0, sizeof(float) * (size_t)in_sz);
-            if (is_2x2(gm)) {
-                scatter_2x2(gm, x, g, dx);
-                break;
-            }
             for (int64_t oy = 0; oy < gm->oh; ++oy)
                 for (int64_t ox = 0; ox < gm->ow; ++ox)
                     dx[window_argmax(x, gm, oy, ox)] += g[oy * gm->ow + ox];

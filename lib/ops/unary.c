@@ -14,9 +14,6 @@ typedef struct unary_job {
     float alpha;
 } unary_job;
 
-static const float inv_sqrt2 = 0.70710678118654752f;
-static const float inv_sqrt2pi = 0.39894228040143268f;
-
 static void unary_chunk(void *arg, int64_t begin, int64_t end)
 {
     unary_job *j = arg;
@@ -25,14 +22,8 @@ static void unary_chunk(void *arg, int64_t begin, int64_t end)
     int64_t n = end - begin;
     float a = j->alpha;
     switch (j->id) {
-    case TDL_OPID_RELU:
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = x[i] > 0 ? x[i] : 0.0f;
-        break;
-    case TDL_OPID_LEAKY_RELU:
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = x[i] > 0 ? x[i] : a * x[i];
-        break;
+    case TDL_OPID_RELU: tdlk_vrelu(n, x, y); break;
+    case TDL_OPID_LEAKY_RELU: tdlk_vleaky_relu(n, a, x, y); break;
     case TDL_OPID_ELU:
         for (int64_t i = 0; i < n; ++i)
             y[i] = x[i] > 0 ? x[i] : a * expm1f(x[i]);
@@ -45,26 +36,10 @@ static void unary_chunk(void *arg, int64_t begin, int64_t end)
         for (int64_t i = 0; i < n; ++i)
             y[i] = logf(x[i]);
         break;
-    case TDL_OPID_SQRT:
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = sqrtf(x[i]);
-        break;
-    case TDL_OPID_STEP:
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = x[i] > 0 ? 1.0f : 0.0f;
-        break;
-    case TDL_OPID_GELU_D1: /* Phi(x) + x phi(x) */
-        for (int64_t i = 0; i < n; ++i) {
-            float v = x[i];
-            y[i] = 0.5f * (1.0f + erff(v * inv_sqrt2)) + v * inv_sqrt2pi * expf(-0.5f * v * v);
-        }
-        break;
-    case TDL_OPID_GELU_D2: /* (2 - x^2) phi(x) */
-        for (int64_t i = 0; i < n; ++i) {
-            float v = x[i];
-            y[i] = (2.0f - v * v) * inv_sqrt2pi * expf(-0.5f * v * v);
-        }
-        break;
+    case TDL_OPID_SQRT: tdlk_vsqrt(n, x, y); break;
+    case TDL_OPID_STEP: tdlk_vstep(n, x, y); break;
+    case TDL_OPID_GELU_D1: tdlk_vgelu_grad(n, x, y); break;  /* Phi(x) + x phi(x) */
+    case TDL_OPID_GELU_D2: tdlk_vgelu_grad2(n, x, y); break; /* (2 - x^2) phi(x) */
     }
 }
 
@@ -75,9 +50,66 @@ static tdl_status unary_fwd(tdl_exec *ex, tdl_node *n)
     return TDL_OK;
 }
 
+/* ---- relu_grad(x, dy) = dy where x > 0, else dy * 0: relu's gradient as
+ * one op, equal bit for bit to the mul(dy, step(x)) it replaces (so where
+ * x <= 0 or x is NaN: a zero with dy's sign, or NaN for a NaN or infinite dy).
+ * It is linear in dy, with relu_grad(x, .) as its own adjoint, and piecewise
+ * constant in x (no gradient there, as step has none). relu's rule passes
+ * relu's output as x: the same mask. ---- */
+
+typedef struct relu_grad_job {
+    const float *x, *dy;
+    float *y;
+} relu_grad_job;
+
+static void relu_grad_chunk(void *arg, int64_t begin, int64_t end)
+{
+    relu_grad_job *j = arg;
+    tdlk_vrelu_grad(end - begin, j->x + begin, j->dy + begin, j->y + begin);
+}
+
+static tdl_status relu_grad_fwd(tdl_exec *ex, tdl_node *n)
+{
+    relu_grad_job j = {tdl_f32(n->inputs[0]), tdl_f32(n->inputs[1]), tdl_f32(n)};
+    tdl_parallel_for(ex->kenv.pool, tdl_numel(n), TDL_ELEMWISE_GRAIN, relu_grad_chunk, &j);
+    return TDL_OK;
+}
+
+static int relu_grad_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
+{
+    dx[1] = tdl_relu_grad(g, n->inputs[0], dy);
+    return dx[1] ? 0 : -1;
+}
+
+static const tdl_op_def op_relu_grad = {TDL_OPID_RELU_GRAD, "relu_grad", 0, relu_grad_fwd,
+                                        relu_grad_bwd};
+
+tdl_node *tdl_relu_grad(tdl_graph *g, tdl_node *x, tdl_node *dy)
+{
+    tdl_node *in[2] = {x, dy};
+    if (tdl_builder_check(g, "relu_grad", 2, in))
+        return NULL;
+    if (x->dtype != TDL_F32 || dy->dtype != TDL_F32)
+        return tdl_graph_sticky(g, TDL_ERR_DTYPE,
+                                "relu_grad: '%s' is %s and '%s' is %s; both must be f32", x->name,
+                                tdl_dtype_name(x->dtype), dy->name, tdl_dtype_name(dy->dtype));
+    if (!tdl_shape_equal(&x->shape, &dy->shape)) {
+        char sx[96], sd[96];
+        tdl_shape_str(&x->shape, sx, sizeof sx);
+        tdl_shape_str(&dy->shape, sd, sizeof sd);
+        return tdl_graph_sticky(g, TDL_ERR_SHAPE,
+                                "relu_grad: shapes %s ('%s') and %s ('%s') differ", sx, x->name, sd,
+                                dy->name);
+    }
+    return tdl_node_new(g, &op_relu_grad, NULL, 2, in, TDL_F32, &x->shape, NULL);
+}
+
+/* relu(x) > 0 exactly where x > 0 (NaN and -0 give +0), so the mask is read
+ * from relu's output, which the next layer keeps anyway: x is free to go as
+ * soon as relu has run. */
 static int relu_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
-    dx[0] = tdl_mul(g, dy, tdl_step(g, n->inputs[0]));
+    dx[0] = tdl_relu_grad(g, n, dy);
     return dx[0] ? 0 : -1;
 }
 

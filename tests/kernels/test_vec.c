@@ -1,5 +1,10 @@
 /* Vector kernels against their ref/ oracles (libm based).
  *
+ * The exact kernels (relu, relu_grad, step, leaky_relu, affine, sqrt, the
+ * binary ops, 2x2 max pooling) must equal ref bit for bit, special values
+ * included (a NaN from two NaN operands of + - * / may be either one); they
+ * are run on every size, unaligned pointers and each stride form.
+ *
  * Tolerances, in u = 2^-24 (float unit roundoff) relative to the oracle,
  * are the documented error of the SIMD approximation (x86/vec_avx512.c,
  * x86/vec_avx2.c, arm/vec_neon.c) plus the oracle's own (<= 1 u for libm,
@@ -13,6 +18,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +140,81 @@ static void test_maps_special(void **state)
     assert_true(y[0] == 1.0f && y[1] == 0.0f && isnan(y[2]) && y[3] == 0.5f && y[5] == 1.0f);
     tdlk_vgelu(6, x, y);
     assert_true(y[0] == INFINITY && isnan(y[2]) && y[3] == 0.0f && y[5] == 200.0f);
+}
+
+/* GELU's derivatives against the double-precision formulas: gelu' within
+ * 16 u of |Phi(x)| + |x phi(x)| (it crosses zero near x = -0.75, where only
+ * a bound relative to its terms holds), gelu'' within 10 u relative; both
+ * plus 1e-37 where the results reach the bottom of the float range. Dense
+ * sweep, every size with unaligned pointers, and the special values. */
+static double npdf(double v)
+{
+    return exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+}
+
+static void check_gelu_grads(int64_t n, const float *x, const float *d1, const float *d2,
+                             double *worst)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i] > 20.0f ? 20.0 : x[i] < -20.0f ? -20.0 : x[i];
+        double cdf = 0.5 * erfc(-v / sqrt(2.0)), pdf = npdf(v);
+        double w1 = cdf + v * pdf, w2 = (2.0 - v * v) * pdf;
+        double s1 = fabs(cdf) + fabs(v * pdf);
+        double e1 = fabs((double)d1[i] - w1), e2 = fabs((double)d2[i] - w2);
+        if (!(e1 <= 16 * U * s1 + 1e-37))
+            fail_msg("gelu'(%.9g) = %.9g, expected %.9g", (double)x[i], (double)d1[i], w1);
+        if (!(e2 <= 10 * U * fabs(w2) + 1e-37))
+            fail_msg("gelu''(%.9g) = %.9g, expected %.9g", (double)x[i], (double)d2[i], w2);
+        if (s1 > 1e-30 && e1 / (U * s1) > worst[0])
+            worst[0] = e1 / (U * s1);
+        if (fabs(w2) > 1e-30 && e2 / (U * fabs(w2)) > worst[1])
+            worst[1] = e2 / (U * fabs(w2));
+    }
+}
+
+static void test_gelu_grads(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20 };
+    float *x = malloc((N + 2) * sizeof(float)), *d1 = malloc((N + 2) * sizeof(float));
+    float *d2 = malloc((N + 2) * sizeof(float));
+    assert_true(x && d1 && d2);
+    double worst[2] = {0, 0};
+    for (int i = 0; i < N; i++)
+        x[i] = -16.0f + 32.0f * ((float)i / N);
+    for (int i = 0; i < 300; i++)
+        x[i] = ldexpf(i % 2 ? -1.0f : 1.0f, -(i / 2));
+    tdlk_vgelu_grad(N, x, d1);
+    tdlk_vgelu_grad2(N, x, d2);
+    check_gelu_grads(N, x, d1, d2, worst);
+    print_message("gelu' worst %.2f u of |Phi| + |x phi|, gelu'' worst %.2f u relative\n", worst[0],
+                  worst[1]);
+    /* the oracles themselves */
+    double ref_worst[2] = {0, 0};
+    tdlk_vgelu_grad_ref(N, x, d1);
+    tdlk_vgelu_grad2_ref(N, x, d2);
+    check_gelu_grads(N, x, d1, d2, ref_worst);
+    for (int s = 0; s < N_SIZES; s++) { /* sizes, unaligned, no write past the end */
+        int64_t n = sizes[s];
+        for (int64_t i = 0; i < n; i++)
+            x[i + 1] = frand(-10.0f, 10.0f);
+        d1[n + 1] = d2[n + 1] = SENTINEL;
+        tdlk_vgelu_grad(n, x + 1, d1 + 1);
+        tdlk_vgelu_grad2(n, x + 1, d2 + 1);
+        assert_true(d1[n + 1] == SENTINEL && d2[n + 1] == SENTINEL);
+        check_gelu_grads(n, x + 1, d1 + 1, d2 + 1, worst);
+    }
+    float sp[4] = {INFINITY, -INFINITY, NAN, 0.0f}, o1[4], o2[4];
+    for (int ref = 0; ref < 2; ref++) {
+        (ref ? tdlk_vgelu_grad_ref : tdlk_vgelu_grad)(4, sp, o1);
+        (ref ? tdlk_vgelu_grad2_ref : tdlk_vgelu_grad2)(4, sp, o2);
+        assert_true(o1[0] == 1.0f && o1[1] == 0.0f && isnan(o1[2]) && o1[3] == 0.5f);
+        assert_true(o2[0] == 0.0f && o2[1] == 0.0f && isnan(o2[2]));
+        assert_true(fabsf(o2[3] - 0.797884561f) <= 1e-7f);
+    }
+    free(x);
+    free(d1);
+    free(d2);
 }
 
 static void test_sum(void **state)
@@ -288,6 +369,249 @@ static void test_adam(void **state)
     }
 }
 
+/* ---- exact elementwise kernels: bit-identical to ref ---- */
+
+/* A float with the given bits. */
+static float fbits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Random values with the special ones mixed in: signed zeros, infinities,
+ * subnormals, NaNs with different payloads and signs. */
+static float special_or_rand(int i)
+{
+    static const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u,
+                                        0x00000001u, 0x80400000u, 0x7fc00000u, 0x7fc12345u,
+                                        0xffc00001u, 0x7f812345u, 0x3f800000u, 0xbf800000u};
+    rng_state = rng_state * 6364136223846793005u + 1442695040888963407u;
+    if ((rng_state >> 60) < 3)
+        return fbits(specials[(rng_state >> 32) % (sizeof specials / sizeof specials[0])]);
+    return frand(-3.0f, 3.0f) * (i % 5 == 0 ? 1e-30f : 1.0f);
+}
+
+static void fill_special(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = special_or_rand((int)i);
+}
+
+/* Bitwise equality (NaN payloads and signs of zero included), except that
+ * with any_nan a NaN matches any NaN: when both operands of an arithmetic
+ * operation are NaN, IEEE 754 leaves open which one the result carries, and
+ * compilers swap the operands of + and *. */
+static void check_bits_nan(const char *what, const float *got, const float *want, int64_t n,
+                           int any_nan)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t g, w;
+        memcpy(&g, got + i, sizeof g);
+        memcpy(&w, want + i, sizeof w);
+        if (any_nan && isnan(got[i]) && isnan(want[i]))
+            continue;
+        if (g != w)
+            fail_msg("%s: [%ld] = %.9g (0x%08x), ref %.9g (0x%08x) (n=%ld)", what, (long)i,
+                     (double)got[i], (unsigned)g, (double)want[i], (unsigned)w, (long)n);
+    }
+}
+
+static void check_bits(const char *what, const float *got, const float *want, int64_t n)
+{
+    check_bits_nan(what, got, want, n, 0);
+}
+
+enum { E_RELU, E_RELU_GRAD, E_STEP, E_LEAKY, E_AFFINE, E_SQRT, E_ADD, E_SUB, E_MUL, E_DIV, E_N };
+static const char *const elem_names[E_N] = {"relu", "relu_grad", "step", "leaky_relu", "affine",
+                                            "sqrt", "add",       "sub",  "mul",        "div"};
+
+/* Kernel k (ISA or ref) on x and z; sa, sb: the binary ops' strides. */
+static void run_elem(int k, int ref, int64_t n, const float *x, int64_t sa, const float *z,
+                     int64_t sb, float *y)
+{
+    switch (k) {
+    case E_RELU: (ref ? tdlk_vrelu_ref : tdlk_vrelu)(n, x, y); break;
+    case E_RELU_GRAD: (ref ? tdlk_vrelu_grad_ref : tdlk_vrelu_grad)(n, x, z, y); break;
+    case E_STEP: (ref ? tdlk_vstep_ref : tdlk_vstep)(n, x, y); break;
+    case E_LEAKY: (ref ? tdlk_vleaky_relu_ref : tdlk_vleaky_relu)(n, 0.2f, x, y); break;
+    case E_AFFINE: (ref ? tdlk_vaffine_ref : tdlk_vaffine)(n, 1.7f, -0.3f, x, y); break;
+    case E_SQRT: (ref ? tdlk_vsqrt_ref : tdlk_vsqrt)(n, x, y); break;
+    default:
+        (ref ? tdlk_vbinary_ref : tdlk_vbinary)(k - E_ADD + TDLK_ADD, n, x, sa, z, sb, y);
+        break;
+    }
+}
+
+/* Every size, unaligned pointers (offsets 0..3), each stride form of the
+ * binary ops, special values, no write past either end, and y aliasing x. */
+static void test_elementwise_exact(void **state)
+{
+    (void)state;
+    for (int k = 0; k < E_N; k++) {
+        int forms = k >= E_ADD ? 4 : 1;
+        for (int form = 0; form < forms; form++) {
+            int64_t sa = k >= E_ADD ? !(form & 1) : 1, sb = k >= E_ADD ? !(form & 2) : 1;
+            for (int s = 0; s < N_SIZES; s++) {
+                for (int off = 0; off < 4; off++) {
+                    int64_t n = sizes[s];
+                    size_t len = (size_t)(n + 8);
+                    float *xb = malloc(len * sizeof(float)), *zb = malloc(len * sizeof(float));
+                    float *yb = malloc(len * sizeof(float)), *r = malloc(len * sizeof(float));
+                    assert_true(xb && zb && yb && r);
+                    float *x = xb + off, *z = zb + (3 - off), *y = yb + (off + 1) % 4;
+                    fill_special(xb, (int64_t)len);
+                    fill_special(zb, (int64_t)len);
+                    for (size_t i = 0; i < len; i++)
+                        yb[i] = SENTINEL;
+                    run_elem(k, 1, n, x, sa, z, sb, r);
+                    run_elem(k, 0, n, x, sa, z, sb, y);
+                    char what[64];
+                    snprintf(what, sizeof what, "%s sa=%d sb=%d off=%d", elem_names[k], (int)sa,
+                             (int)sb, off);
+                    check_bits_nan(what, y, r, n, k >= E_ADD);
+                    for (float *q = yb; q < y; q++)
+                        assert_true(*q == SENTINEL);
+                    for (size_t i = (size_t)(y - yb) + (size_t)n; i < len; i++)
+                        assert_true(yb[i] == SENTINEL);
+                    if (sa == 1) { /* in place over x */
+                        memcpy(y, x, (size_t)n * sizeof(float));
+                        run_elem(k, 0, n, y, sa, z, sb, y);
+                        check_bits_nan(what, y, r, n, k >= E_ADD);
+                    }
+                    free(xb);
+                    free(zb);
+                    free(yb);
+                    free(r);
+                }
+            }
+        }
+    }
+}
+
+/* The documented special cases, spelled out. */
+static void test_elementwise_special(void **state)
+{
+    (void)state;
+    const float nan = fbits(0x7fc12345u);
+    float x[6] = {-0.0f, 0.0f, nan, -1.0f, 2.0f, INFINITY};
+    float dy[6] = {-3.0f, 3.0f, 5.0f, INFINITY, nan, -1.0f}, y[6];
+    tdlk_vrelu(6, x, y);
+    assert_true(y[0] == 0.0f && !signbit(y[0]) && y[1] == 0.0f && y[2] == 0.0f && !signbit(y[2]));
+    assert_true(y[3] == 0.0f && y[4] == 2.0f && y[5] == INFINITY);
+    /* dy * step(x): -0 for a negative dy, NaN for an infinite one */
+    tdlk_vrelu_grad(6, x, dy, y);
+    assert_true(y[0] == 0.0f && signbit(y[0]) && y[1] == 0.0f && !signbit(y[1]));
+    assert_true(y[2] == 0.0f && isnan(y[3]) && isnan(y[4]) && y[5] == -1.0f);
+    tdlk_vstep(6, x, y);
+    assert_true(y[0] == 0.0f && y[1] == 0.0f && y[2] == 0.0f && y[3] == 0.0f && y[4] == 1.0f &&
+                y[5] == 1.0f);
+}
+
+/* ---- 2x2 / stride-2 max pooling: bit-identical to ref ---- */
+
+/* Small integers (many ties), signed zeros and, with nan_every > 0, NaNs
+ * with distinct payloads. */
+static void fill_pool(float *x, int64_t n, int nan_every)
+{
+    for (int64_t i = 0; i < n; i++) {
+        rng_state = rng_state * 6364136223846793005u + 1442695040888963407u;
+        uint32_t r = (uint32_t)(rng_state >> 33);
+        if (nan_every && r % (uint32_t)nan_every == 0)
+            x[i] = fbits(0x7fc00000u | (r & 0xffff) | ((r & 0x10000) << 15));
+        else if (r % 7 == 0)
+            x[i] = (r & 8) ? -0.0f : 0.0f;
+        else if (r % 29 == 0)
+            x[i] = (r & 8) ? -INFINITY : INFINITY;
+        else
+            x[i] = (float)((int)(r % 9) - 4);
+    }
+}
+
+static void test_maxpool2x2(void **state)
+{
+    (void)state;
+    /* output widths: the odd sizes; input widths 2 ow and 2 ow + 1 */
+    static const int64_t ows[] = {0, 1, 2, 3, 7, 15, 16, 31, 33, 64, 257, 1000};
+    static const int64_t hs[] = {1, 2, 3, 5, 6};
+    static const int nans[] = {0, 3, 40};
+    for (size_t a = 0; a < sizeof ows / sizeof ows[0]; a++)
+        for (int odd_w = 0; odd_w < 2; odd_w++)
+            for (size_t b = 0; b < sizeof hs / sizeof hs[0]; b++)
+                for (size_t q = 0; q < sizeof nans / sizeof nans[0]; q++) {
+                    int64_t w = 2 * ows[a] + odd_w, h = hs[b], planes = 1 + (int64_t)(a % 3);
+                    if (w * h > 4000 && (b > 1 || q > 1))
+                        continue;
+                    int64_t nx = planes * h * w, ny = planes * (h / 2) * (w / 2);
+                    int off = (int)((a + b + q) % 4);
+                    float *xb = malloc((size_t)(nx + 4) * sizeof(float));
+                    float *vb = malloc((size_t)(nx + 4) * sizeof(float));
+                    float *gb = malloc((size_t)(ny + 4) * sizeof(float));
+                    float *yb = malloc((size_t)(nx + 8) * sizeof(float));
+                    float *r = malloc((size_t)(nx + 1) * sizeof(float));
+                    assert_true(xb && vb && gb && yb && r);
+                    float *x = xb + off, *v = vb + (3 - off), *g = gb + (off + 1) % 4;
+                    float *y = yb + 1 + off;
+                    fill_pool(x, nx, nans[q]);
+                    fill_special(v, nx);
+                    fill_special(g, ny);
+                    char what[96];
+                    snprintf(what, sizeof what, "maxpool2x2 %ldx%ldx%ld nan/%d", (long)planes,
+                             (long)h, (long)w, nans[q]);
+                    for (int kind = 0; kind < 3; kind++) {
+                        int64_t ny_k = kind == 1 ? nx : ny;
+                        for (int64_t i = 0; i < nx + 8; i++)
+                            yb[i] = SENTINEL;
+                        if (kind == 0) {
+                            tdlk_maxpool2x2_ref(planes, h, w, x, r);
+                            tdlk_maxpool2x2(planes, h, w, x, y);
+                        } else if (kind == 1) {
+                            tdlk_maxpool2x2_scatter_ref(planes, h, w, x, g, r);
+                            tdlk_maxpool2x2_scatter(planes, h, w, x, g, y);
+                        } else {
+                            tdlk_maxpool2x2_gather_ref(planes, h, w, x, v, r);
+                            tdlk_maxpool2x2_gather(planes, h, w, x, v, y);
+                        }
+                        check_bits(what, y, r, ny_k);
+                        for (int64_t i = 0; i < nx + 8; i++)
+                            if ((yb + i < y || yb + i >= y + ny_k) && yb[i] != SENTINEL)
+                                fail_msg("%s kind %d: wrote outside [%ld]", what, kind,
+                                         (long)(yb + i - y));
+                    }
+                    free(xb);
+                    free(vb);
+                    free(gb);
+                    free(yb);
+                    free(r);
+                }
+}
+
+/* The rule itself on hand-made windows (so that ref is checked too). */
+static void test_maxpool2x2_rule(void **state)
+{
+    (void)state;
+    const float n1 = fbits(0x7fc00011u), n2 = fbits(0xffc00022u);
+    /* one 2x8 plane: 4 windows; rows {a b} / {c d} */
+    const float x[16] = {
+        1, 3, -0.0f, 0.0f, 2,  n1, n2, 7, /* upper row */
+        3, 2, 0.0f,  0.0f, n2, 5,  n1, 9  /* lower row */
+    };
+    /* winners: 3 (b, not c), -0 (a, the first of the tie), n1 (b: first NaN), n2 (a) */
+    const float g[4] = {10, 20, 30, 40};
+    float y[4], r[4], dx[16];
+    for (int ref = 0; ref < 2; ref++) {
+        (ref ? tdlk_maxpool2x2_ref : tdlk_maxpool2x2)(1, 2, 8, x, y);
+        assert_true(y[0] == 3.0f && y[1] == 0.0f && signbit(y[1]));
+        assert_memory_equal(&y[2], &n1, sizeof(float));
+        assert_memory_equal(&y[3], &n2, sizeof(float));
+        (ref ? tdlk_maxpool2x2_scatter_ref : tdlk_maxpool2x2_scatter)(1, 2, 8, x, g, dx);
+        const float want[16] = {0, 10, 20, 0, 0, 30, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        check_bits("scatter rule", dx, want, 16);
+        (ref ? tdlk_maxpool2x2_gather_ref : tdlk_maxpool2x2_gather)(1, 2, 8, x, dx, r);
+        check_bits("gather rule", r, g, 4);
+    }
+}
+
 static void test_isa(void **state)
 {
     (void)state;
@@ -302,10 +626,19 @@ static void test_isa(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_maps_sizes),   cmocka_unit_test(test_maps_accuracy),
-        cmocka_unit_test(test_maps_special), cmocka_unit_test(test_sum),
-        cmocka_unit_test(test_max),          cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_axpy),         cmocka_unit_test(test_adam),
+        cmocka_unit_test(test_maps_sizes),
+        cmocka_unit_test(test_maps_accuracy),
+        cmocka_unit_test(test_maps_special),
+        cmocka_unit_test(test_gelu_grads),
+        cmocka_unit_test(test_sum),
+        cmocka_unit_test(test_max),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_axpy),
+        cmocka_unit_test(test_adam),
+        cmocka_unit_test(test_elementwise_exact),
+        cmocka_unit_test(test_elementwise_special),
+        cmocka_unit_test(test_maxpool2x2),
+        cmocka_unit_test(test_maxpool2x2_rule),
         cmocka_unit_test(test_isa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,57 @@ static inline float vf_hsum(vf v)
     return vaddvq_f32(v);
 }
 
+static inline vf vf_select_eq(vf a, vf b, vf t, vf f)
+{
+    return vbslq_f32(vceqq_f32(a, b), t, f);
+}
+
+static inline vf vf_select_nan(vf a, vf t, vf f)
+{
+    return vbslq_f32(vceqq_f32(a, a), f, t);
+}
+
+/* b > m ? b : m */
+static inline vf vf_pick_gt(vf m, vf b)
+{
+    return vbslq_f32(vcgtq_f32(b, m), b, m);
+}
+
+static inline int vf_any_nan2(vf a, vf b)
+{
+    return vminvq_u32(vandq_u32(vceqq_f32(a, a), vceqq_f32(b, b))) == 0;
+}
+
+/* The even and odd elements of p[0 .. 2 VF_W). */
+static inline void vf_load_deint(const float *p, vf *e, vf *o)
+{
+    float32x4x2_t v = vld2q_f32(p);
+    *e = v.val[0];
+    *o = v.val[1];
+}
+
+/* The same for k < VF_W pairs (2k floats read); the other lanes are 0. */
+static inline void vf_load_deint_part(const float *p, int64_t k, vf *e, vf *o)
+{
+    float buf[8] = {0};
+    memcpy(buf, p, (size_t)(2 * (k < 4 ? k : 4)) * sizeof(float));
+    vf_load_deint(buf, e, o);
+}
+
+/* p[2i] = e[i], p[2i + 1] = o[i] for i < VF_W (or < k: 2k floats written). */
+static inline void vf_store_int(float *p, vf e, vf o)
+{
+    float32x4x2_t v = {{e, o}};
+    vst2q_f32(p, v);
+}
+
+static inline void vf_store_int_part(float *p, vf e, vf o, int64_t k)
+{
+    float buf[8];
+    vf_store_int(buf, e, o);
+    memcpy(p, buf, (size_t)(2 * (k < 4 ? k : 4)) * sizeof(float));
+}
+
 float tdlk_vsum_neon(int64_t n, const float *x)
 {
     /* The canonical order of tdlk_vsum_ref: lane l of acc[q] is s[4q + l]. */
@@ -166,3 +217,4 @@ float tdlk_vmax_neon(int64_t n, const float *x)
 }
 
 #include "kernels/vec_template.h"
+#include "kernels/pool_template.h"

@@ -33,6 +33,31 @@ void tdlk_vgelu_ref(int64_t n, const float *x, float *y)
     }
 }
 
+/* In double, x clamped to [-20, 20] (where the float results have reached
+ * their limits): +-inf give 1 and 0 rather than inf * 0. */
+static double clamp20(float x)
+{
+    return x > 20.0f ? 20.0 : x < -20.0f ? -20.0 : (double)x;
+}
+
+void tdlk_vgelu_grad_ref(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double v = clamp20(x[i]);
+        double phi = exp(-0.5 * v * v) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+        y[i] = (float)(0.5 * erfc(-v * M_SQRT1_2) + v * phi);
+    }
+}
+
+void tdlk_vgelu_grad2_ref(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double v = clamp20(x[i]);
+        double phi = exp(-0.5 * v * v) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+        y[i] = (float)((2.0 - v * v) * phi);
+    }
+}
+
 float tdlk_vsum_ref(int64_t n, const float *x)
 {
     /* The canonical order (TDLK_SUM_LANES partial sums, then a fixed tree),

@@ -117,6 +117,66 @@ static inline float vf_hsum(vf v)
     q = _mm_add_ss(q, _mm_movehdup_ps(q));
     return _mm_cvtss_f32(q);
 }
+static inline vf vf_select_eq(vf a, vf b, vf t, vf f)
+{
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_EQ_OQ));
+}
+static inline vf vf_select_nan(vf a, vf t, vf f)
+{
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+/* b > m ? b : m: MAXPS returns its second operand unless the first is greater */
+static inline vf vf_pick_gt(vf m, vf b)
+{
+    return _mm256_max_ps(b, m);
+}
+static inline int vf_any_nan2(vf a, vf b)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q)) != 0;
+}
+
+/* The even and odd elements of lo:hi. */
+static inline void vf_deint(vf lo, vf hi, vf *e, vf *o)
+{
+    /* [0 2 8 10 | 4 6 12 14], then the 64-bit pairs in the order 0 2 1 3 */
+    vf se = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    vf so = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(se), _MM_SHUFFLE(3, 1, 2, 0)));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(so), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+/* The even and odd elements of p[0 .. 2 VF_W). */
+static inline void vf_load_deint(const float *p, vf *e, vf *o)
+{
+    vf_deint(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), e, o);
+}
+/* The same for k < VF_W pairs (2k floats read); the other lanes are 0. */
+static inline void vf_load_deint_part(const float *p, int64_t k, vf *e, vf *o)
+{
+    vf_deint(_mm256_maskload_ps(p, lane_mask(2 * k)),
+             _mm256_maskload_ps(p + 8, lane_mask(2 * k - 8)), e, o);
+}
+static inline void vf_int(vf e, vf o, vf *lo, vf *hi)
+{
+    vf l = _mm256_unpacklo_ps(e, o); /* e0 o0 e1 o1 | e4 o4 e5 o5 */
+    vf h = _mm256_unpackhi_ps(e, o); /* e2 o2 e3 o3 | e6 o6 e7 o7 */
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+/* p[2i] = e[i], p[2i + 1] = o[i] for i < VF_W (or < k: 2k floats written). */
+static inline void vf_store_int(float *p, vf e, vf o)
+{
+    vf lo, hi;
+    vf_int(e, o, &lo, &hi);
+    _mm256_storeu_ps(p, lo);
+    _mm256_storeu_ps(p + 8, hi);
+}
+static inline void vf_store_int_part(float *p, vf e, vf o, int64_t k)
+{
+    vf lo, hi;
+    vf_int(e, o, &lo, &hi);
+    _mm256_maskstore_ps(p, lane_mask(2 * k), lo);
+    _mm256_maskstore_ps(p + 8, lane_mask(2 * k - 8), hi);
+}
 
 float tdlk_vsum_avx2(int64_t n, const float *x)
 {
@@ -165,3 +225,4 @@ float tdlk_vmax_avx2(int64_t n, const float *x)
 }
 
 #include "kernels/vec_template.h"
+#include "kernels/pool_template.h"

@@ -103,6 +103,70 @@ static inline float vf_hsum(vf v)
 {
     return _mm512_reduce_add_ps(v);
 }
+static inline vf vf_select_eq(vf a, vf b, vf t, vf f)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ), f, t);
+}
+static inline vf vf_select_nan(vf a, vf t, vf f)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), f, t);
+}
+/* b > m ? b : m: MAXPS returns its second operand unless the first is greater */
+static inline vf vf_pick_gt(vf m, vf b)
+{
+    return _mm512_max_ps(b, m);
+}
+static inline int vf_any_nan2(vf a, vf b)
+{
+    return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) != 0;
+}
+
+/* Lanes below k (k may be <= 0 or > 16). */
+static inline __mmask16 lanes_below(int64_t k)
+{
+    return k <= 0 ? (__mmask16)0 : tail_mask(k);
+}
+/* The even and odd elements of p[0 .. 2 VF_W). */
+static inline void vf_deint(vf lo, vf hi, vf *e, vf *o)
+{
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(lo, ie, hi);
+    *o = _mm512_permutex2var_ps(lo, io, hi);
+}
+static inline void vf_load_deint(const float *p, vf *e, vf *o)
+{
+    vf_deint(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16), e, o);
+}
+/* The same for k < VF_W pairs (2k floats read); the other lanes are 0. */
+static inline void vf_load_deint_part(const float *p, int64_t k, vf *e, vf *o)
+{
+    vf_deint(_mm512_maskz_loadu_ps(lanes_below(2 * k), p),
+             _mm512_maskz_loadu_ps(lanes_below(2 * k - 16), p + 16), e, o);
+}
+static inline void vf_int(vf e, vf o, vf *lo, vf *hi)
+{
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    *lo = _mm512_permutex2var_ps(e, il, o);
+    *hi = _mm512_permutex2var_ps(e, ih, o);
+}
+/* p[2i] = e[i], p[2i + 1] = o[i] for i < VF_W (or < k: 2k floats written). */
+static inline void vf_store_int(float *p, vf e, vf o)
+{
+    vf lo, hi;
+    vf_int(e, o, &lo, &hi);
+    _mm512_storeu_ps(p, lo);
+    _mm512_storeu_ps(p + 16, hi);
+}
+static inline void vf_store_int_part(float *p, vf e, vf o, int64_t k)
+{
+    vf lo, hi;
+    vf_int(e, o, &lo, &hi);
+    _mm512_mask_storeu_ps(p, lanes_below(2 * k), lo);
+    _mm512_mask_storeu_ps(p + 16, lanes_below(2 * k - 16), hi);
+}
 
 float tdlk_vsum_avx512(int64_t n, const float *x)
 {
@@ -147,3 +211,4 @@ float tdlk_vmax_avx512(int64_t n, const float *x)
 }
 
 #include "kernels/vec_template.h"
+#include "kernels/pool_template.h"
