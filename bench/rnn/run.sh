@@ -5,6 +5,7 @@
 # bench/rnn/torch_generate.py run with peer.sh's settings — all in the same run.
 #
 #   bash bench/rnn/run.sh [STEPS]      (from the repository root; default 300)
+#   CELLS=gru bash bench/rnn/run.sh    (only some cells; default "lstm gru")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 steps=${1:-300}
@@ -16,7 +17,8 @@ fi
 ninja -C "$build" bench/rnn/bench_charlm >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for cell in lstm gru; do
+cells=${CELLS:-lstm gru}
+for cell in $cells; do
   echo "== $cell training: tiny-dl, then PyTorch via peer.sh"
   "$build/bench/rnn/bench_charlm" train --cell $cell --threads 2 --steps "$steps" | tee "$out/tdl_$cell.txt"
   bash "$peer" $cell --steps "$steps" | tee "$out/torch_$cell.txt"
@@ -27,7 +29,7 @@ for cell in lstm gru; do
    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$root/bench/rnn/torch_generate.py" --cell $cell) |
     tee "$out/torchgen_$cell.txt"
 done
-/usr/bin/python3 - "$out" <<'PY'
+/usr/bin/python3 - "$out" $cells <<'PY'
 import json, os, sys
 d = sys.argv[1]
 def summary(name):
@@ -35,7 +37,7 @@ def summary(name):
         if line.startswith("RESULT summary "):
             return json.loads(line[len("RESULT summary "):])
 print()
-for cell in ("lstm", "gru"):
+for cell in sys.argv[2:]:
     a = summary(f"tdl_{cell}.txt")["tokens_per_s_chunks"]["median"]
     b = summary(f"torch_{cell}.txt")["tokens_per_s_chunks"]["median"]
     print(f"{cell.upper()} training tokens/s (median of 25-step chunks): tiny-dl {a:,.0f}  "
