@@ -680,6 +680,18 @@ static void sum_range(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* dst [cols x rows] = src [rows x cols]^T, in 16 x 16 blocks. */
+static void transpose_block(int64_t rows, int64_t cols, const float *src, float *dst)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += 16)
+        for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+            int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows, j1 = j0 + 16 < cols ? j0 + 16 : cols;
+            for (int64_t j = j0; j < j1; ++j)
+                for (int64_t i = i0; i < i1; ++i)
+                    dst[j * rows + i] = src[i * cols + j];
+        }
+}
+
 tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *gm,
                                 const float *big, const float *small, float *dw)
 {
@@ -701,10 +713,13 @@ tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *
     r.out = dw;
     r.chunk = (gm->n + nchunks - 1) / nchunks;
     nchunks = (gm->n + r.chunk - 1) / r.chunk;
-    /* The GEMM's vector dimension (n) gets the output channels when there
-     * are more of them than im2col rows, which suits the register tiles. */
+    /* The weight gradient is computed transposed, W^T = col * dY^T: the GEMM
+     * then reads the im2col matrix in place (or copies it into panels) and
+     * transposes only dY, which is smaller than col whenever there are fewer
+     * output channels than im2col rows; measured faster on the reference CNN
+     * (conv 32 -> 64, 3x3) as well as when there are more output channels. */
     r.direct = use_direct(gm);
-    r.transposed = !r.direct && gm->csg > gm->kg;
+    r.transposed = !r.direct;
     int64_t nparts = r.transposed ? nchunks : nchunks - 1;
     if (nparts > 0) {
         size_t bytes;
@@ -719,18 +734,15 @@ tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *
         r.transposed ? gemm_floats(gm->kg, gm->csg, np) : gemm_floats(gm->csg, gm->kg, np);
     tdl_status st = run_items(ex, n, &r, nchunks, gmax);
     if (st == TDL_OK && r.transposed) {
-        /* dw[g][i][k] = sum over chunks, in order, of part[c][g][k][i] */
+        /* chunk sums first, in chunk order, into the first partial (contiguous,
+         * vectorised), then one transpose: dw[g][i][k] = part[g][k][i] */
+        if (nchunks > 1) {
+            sum_job j = {r.partials, r.partials + wsize, nchunks - 1, (size_t)wsize};
+            tdl_parallel_for(ex->kenv.pool, wsize, 16384, sum_range, &j);
+        }
         for (int64_t gi = 0; gi < gm->groups; ++gi)
-            for (int64_t i = 0; i < gm->csg; ++i) {
-                float *o = dw + (gi * gm->csg + i) * gm->kg;
-                for (int64_t k = 0; k < gm->kg; ++k) {
-                    size_t at = (size_t)((gi * gm->kg + k) * gm->csg + i);
-                    float acc = r.partials[at];
-                    for (int64_t c = 1; c < nchunks; ++c)
-                        acc += r.partials[(size_t)c * (size_t)wsize + at];
-                    o[k] = acc;
-                }
-            }
+            transpose_block(gm->kg, gm->csg, r.partials + gi * gm->kg * gm->csg,
+                            dw + gi * gm->csg * gm->kg);
     } else if (st == TDL_OK && nparts > 0) {
         sum_job j = {dw, r.partials, nparts, (size_t)wsize};
         tdl_parallel_for(ex->kenv.pool, wsize, 16384, sum_range, &j);
