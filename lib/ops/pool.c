@@ -274,9 +274,18 @@ static tdl_node *avg_build(tdl_graph *g, const tdl_attrs *at, tdl_node *x, const
 static tdl_node *avg_back_build(tdl_graph *g, const tdl_attrs *at, tdl_node *dy,
                                 const tdl_shape *x_shape);
 
+/* Max pooling of a relu (conv -> relu -> pool): relu's mask is applied to
+ * dy here, on the pooled size, before the scatter. At the argmax position
+ * relu's output is > 0 exactly where the pooled output is, and the scatter
+ * puts zeros everywhere else, so the result is already relu's gradient and
+ * relu's rule passes it on (unary.c) instead of masking the full-sized
+ * tensor again. */
 static int max_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
-    dx[0] = scatter_build(g, n, n->inputs[0], dy);
+    tdl_node *x = n->inputs[0];
+    if (x->op->id == TDL_OPID_RELU && !(dy = tdl_relu_grad(g, n, dy)))
+        return -1;
+    dx[0] = scatter_build(g, n, x, dy);
     return dx[0] ? 0 : -1;
 }
 

@@ -602,6 +602,44 @@ static void test_pool_grad(void **state)
     }
 }
 
+/* Max pooling of a relu: the pooling rule masks dy on the pooled size and
+ * relu's rule passes the scattered result on (no full-sized relu_grad). The
+ * gradient is checked by finite differences with relu feeding only the max
+ * pool, and feeding a max pool and an avg pool at once (relu's rule must then
+ * mask the sum itself); half a grid step keeps every value off relu's kink. */
+static void test_max_pool_of_relu_grad(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof POOLS / sizeof POOLS[0]; ++k) {
+        const pool_cfg *c = &POOLS[k];
+        const int64_t s[4] = {c->n, c->c, c->h, c->w};
+        for (int both = 0; both < 2; ++both) {
+            fx f;
+            fx_open(&f);
+            tdl_node *p = grid_param(f.g, "p", 4, s, 0.05f);
+            float *pv = tdl_param_data(p);
+            for (int64_t i = 0; i < shape_numel(4, s); ++i)
+                pv[i] += 0.025f;
+            tdl_node *r = BUILT(f.g, tdl_relu(f.g, p));
+            tdl_node *y =
+                BUILT(f.g, tdl_max_pool2d(f.g, r, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw));
+            if (both)
+                y = BUILT(
+                    f.g, tdl_add(f.g, y,
+                                 tdl_avg_pool2d(f.g, r, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw)));
+            else
+                assert_string_equal(
+                    tdl_node_op(BUILT(f.g, tdl_grad(f.g, tdl_sum(f.g, y, 0, NULL, 0), p))),
+                    "max_pool2d_scatter");
+            char what[80];
+            snprintf(what, sizeof what, "max_pool2d(relu)%s case %d", both ? " + avg_pool2d" : "",
+                     (int)k);
+            check_grads(&f, y, 950 + k, what);
+            fx_close(&f);
+        }
+    }
+}
+
 static void test_resize_grad(void **state)
 {
     (void)state;
@@ -1276,6 +1314,7 @@ int main(void)
         cmocka_unit_test(test_batch_norm_2d),
         cmocka_unit_test(test_layer_norm_forward),
         cmocka_unit_test(test_pool_grad),
+        cmocka_unit_test(test_max_pool_of_relu_grad),
         cmocka_unit_test(test_resize_grad),
         cmocka_unit_test(test_batch_norm_grad),
         cmocka_unit_test(test_layer_norm_grad),
