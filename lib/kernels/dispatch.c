@@ -64,6 +64,11 @@ void tdlk_vaxpy(int64_t n, float alpha, const float *x, float *y)
     TDLK_IMPL(tdlk_vaxpy)(n, alpha, x, y);
 }
 
+void tdlk_vfill(int64_t n, float v, float *y)
+{
+    TDLK_IMPL(tdlk_vfill)(n, v, y);
+}
+
 void tdlk_adam_update(int64_t n, float *p, const float *g, float *m, float *v, float lr, float b1,
                       float b2, float eps, float wd, int decoupled, float bc1, float bc2)
 {

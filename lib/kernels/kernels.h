@@ -76,6 +76,8 @@ void tdlk_softmax_rows(int64_t rows, int64_t cols, const float *x, float *y);
 void tdlk_log_softmax_rows(int64_t rows, int64_t cols, const float *x, float *y);
 /* y[i] += alpha * x[i] */
 void tdlk_vaxpy(int64_t n, float alpha, const float *x, float *y);
+/* y[i] = v */
+void tdlk_vfill(int64_t n, float v, float *y);
 
 /* ---- Exact elementwise kernels: each output is one IEEE operation (or a
  * selection) of its inputs, so every SIMD version equals its _ref version bit
@@ -159,6 +161,7 @@ float tdlk_vmax_ref(int64_t n, const float *x);
 void tdlk_softmax_rows_ref(int64_t rows, int64_t cols, const float *x, float *y);
 void tdlk_log_softmax_rows_ref(int64_t rows, int64_t cols, const float *x, float *y);
 void tdlk_vaxpy_ref(int64_t n, float alpha, const float *x, float *y);
+void tdlk_vfill_ref(int64_t n, float v, float *y);
 void tdlk_adam_update_ref(int64_t n, float *p, const float *g, float *m, float *v, float lr,
                           float b1, float b2, float eps, float wd, int decoupled, float bc1,
                           float bc2);

@@ -66,6 +66,7 @@ float TDLK_VEC_DECL(tdlk_vmax)(int64_t n, const float *x);
 void TDLK_VEC_DECL(tdlk_softmax_rows)(int64_t rows, int64_t cols, const float *x, float *y);
 void TDLK_VEC_DECL(tdlk_log_softmax_rows)(int64_t rows, int64_t cols, const float *x, float *y);
 void TDLK_VEC_DECL(tdlk_vaxpy)(int64_t n, float alpha, const float *x, float *y);
+void TDLK_VEC_DECL(tdlk_vfill)(int64_t n, float v, float *y);
 void TDLK_VEC_DECL(tdlk_adam_update)(int64_t n, float *p, const float *g, float *m, float *v,
                                      float lr, float b1, float b2, float eps, float wd,
                                      int decoupled, float bc1, float bc2);

@@ -214,6 +214,16 @@ void TDLK_SFX(tdlk_log_softmax_rows)(int64_t rows, int64_t cols, const float *x,
     }
 }
 
+void TDLK_SFX(tdlk_vfill)(int64_t n, float v, float *y)
+{
+    vf a = vf_set1(v);
+    int64_t i = 0;
+    for (; i + VF_W <= n; i += VF_W)
+        vf_store(y + i, a);
+    if (i < n)
+        vf_store_part(y + i, a, n - i);
+}
+
 void TDLK_SFX(tdlk_vaxpy)(int64_t n, float alpha, const float *x, float *y)
 {
     vf a = vf_set1(alpha);

@@ -263,12 +263,8 @@ static int gather_item(const conv_run *r, int64_t n, float *col, const tdlk_env 
         float *c = r->out + (n * gm->cs + gi * gm->csg) * gm->ps;
         float beta = 0.0f;
         if (r->bias) {
-            for (int64_t i = 0; i < gm->csg; ++i) {
-                float v = r->bias[gi * gm->csg + i];
-                float *ci = c + i * gm->ps;
-                for (int64_t j = 0; j < gm->ps; ++j)
-                    ci[j] = v;
-            }
+            for (int64_t i = 0; i < gm->csg; ++i)
+                tdlk_vfill(gm->ps, r->bias[gi * gm->csg + i], c + i * gm->ps);
             beta = 1.0f;
         }
         for (int64_t oy = 0; oy < gm->hs; oy += r->rows) {
@@ -294,11 +290,8 @@ static int scatter_item(const conv_run *r, int64_t n, float *col, const tdlk_env
     const tdl_conv_geom *gm = r->gm;
     float *bn = r->out + n * gm->cb * gm->pb;
     if (r->bias) {
-        for (int64_t c = 0; c < gm->cb; ++c) {
-            float v = r->bias[c], *pc = bn + c * gm->pb;
-            for (int64_t j = 0; j < gm->pb; ++j)
-                pc[j] = v;
-        }
+        for (int64_t c = 0; c < gm->cb; ++c)
+            tdlk_vfill(gm->pb, r->bias[c], bn + c * gm->pb);
     } else if (!gm->identity) {
         memset(bn, 0, sizeof(float) * (size_t)(gm->cb * gm->pb));
     }

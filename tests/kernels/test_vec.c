@@ -327,6 +327,30 @@ static void test_axpy(void **state)
     }
 }
 
+/* fill: every element of y[0, n) set, bit for bit as ref (also -0 and NaN),
+ * and nothing written before or after (unaligned start). */
+static void test_fill(void **state)
+{
+    (void)state;
+    const float values[] = {1.25f, -0.0f, NAN};
+    for (int s = 0; s < N_SIZES; s++) {
+        int64_t n = sizes[s];
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++) {
+            float *y = malloc((size_t)(n + 2) * sizeof(float)),
+                  *r = malloc((size_t)(n + 1) * sizeof(float));
+            assert_true(y && r);
+            for (int64_t i = 0; i < n + 2; i++)
+                y[i] = SENTINEL;
+            tdlk_vfill_ref(n, values[k], r);
+            tdlk_vfill(n, values[k], y + 1);
+            assert_true(y[0] == SENTINEL && y[n + 1] == SENTINEL);
+            assert_memory_equal(y + 1, r, (size_t)n * sizeof(float));
+            free(y);
+            free(r);
+        }
+    }
+}
+
 static void test_adam(void **state)
 {
     (void)state;
@@ -634,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_axpy),
+        cmocka_unit_test(test_fill),
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_elementwise_exact),
         cmocka_unit_test(test_elementwise_special),

@@ -124,6 +124,12 @@ void tdlk_log_softmax_rows_ref(int64_t rows, int64_t cols, const float *x, float
     }
 }
 
+void tdlk_vfill_ref(int64_t n, float v, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = v;
+}
+
 void tdlk_vaxpy_ref(int64_t n, float alpha, const float *x, float *y)
 {
     for (int64_t i = 0; i < n; i++)
