@@ -1,6 +1,7 @@
 /* Memory plan: liveness over the node order, then first-fit placement of every
  * computed tensor in one arena. Persistent nodes (parameters, constants),
- * inputs (caller memory) and aliases (reshape) take no arena space.
+ * inputs (caller memory) and aliases (reshape) take no arena space; an
+ * in-place op (relu) whose input dies at it takes over the input's block.
  *
  * A plan covers a scope of nodes: the whole graph for tdl_forward() (whose
  * gradient passes tdl_backward() then runs on the same plan), or only the
@@ -56,6 +57,25 @@ typedef struct live_block {
     size_t off, size;
     int32_t last_use;
 } live_block;
+
+/* An in-place op whose first input is last read by it (and is as large)
+ * writes over the input: the input's live block becomes the op's. */
+static int take_over_input(const tdl_node *v, int32_t i, size_t bytes, const int32_t *last,
+                           size_t *offset, live_block *live, int32_t n_live)
+{
+    if (!(v->op->flags & TDL_OP_IN_PLACE) || v->n_inputs < 1)
+        return 0;
+    const tdl_node *x = tdl_plan_root(v->inputs[0]);
+    if (!tdl_plan_needs_arena(x) || x->id >= i || last[x->id] != i || x->dtype != v->dtype)
+        return 0;
+    for (int32_t b = 0; b < n_live; ++b)
+        if (live[b].off == offset[x->id] && live[b].size == bytes && live[b].last_use == i) {
+            live[b].last_use = last[i];
+            offset[i] = offset[x->id];
+            return 1;
+        }
+    return 0;
+}
 
 int tdl_plan_compute(tdl_graph *g, int64_t batch, const unsigned char *scope, int commit,
                      tdl_plan_result *res)
@@ -115,6 +135,8 @@ int tdl_plan_compute(tdl_graph *g, int64_t batch, const unsigned char *scope, in
         }
         size_t bytes = node_bytes(v, batch);
         res->naive_bytes += bytes;
+        if (take_over_input(v, i, bytes, last, offset, live, n_live))
+            continue;
         /* free blocks whose last reader came before this node */
         int32_t k = 0;
         for (int32_t b = 0; b < n_live; ++b)

@@ -21,7 +21,11 @@ typedef struct tdl_exec {
 enum {
     /* Output shares the first input's memory (reshape, stop_gradient): the
      * forward function only sets no data; the executor points at the input. */
-    TDL_OP_ALIAS = 1u << 0
+    TDL_OP_ALIAS = 1u << 0,
+    /* Elementwise over its first input, reading each element before writing
+     * the same element: the planner may give the output the input's memory
+     * when nothing reads the input afterwards (plan.c). */
+    TDL_OP_IN_PLACE = 1u << 1
 };
 
 struct tdl_op_def {

@@ -188,7 +188,7 @@ static int gelu_d1_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
     return dx[0] ? 0 : -1;
 }
 
-static const tdl_op_def op_relu = {TDL_OPID_RELU, "relu", 0, unary_fwd, relu_bwd};
+static const tdl_op_def op_relu = {TDL_OPID_RELU, "relu", TDL_OP_IN_PLACE, unary_fwd, relu_bwd};
 static const tdl_op_def op_leaky = {TDL_OPID_LEAKY_RELU, "leaky_relu", 0, unary_fwd, leaky_bwd};
 static const tdl_op_def op_elu = {TDL_OPID_ELU, "elu", 0, unary_fwd, elu_bwd};
 static const tdl_op_def op_sigmoid = {TDL_OPID_SIGMOID, "sigmoid", 0, unary_fwd, sigmoid_bwd};

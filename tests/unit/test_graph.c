@@ -128,6 +128,48 @@ static void test_value_lifetime(void **state)
     tdl_ctx_destroy(ctx);
 }
 
+/* relu writes over its input when nothing reads the input afterwards: the
+ * arena holds one 64-float block (not two), the values are right, and the
+ * overwritten input reads as gone; an input still read later keeps its
+ * memory (the product reads it after relu). */
+static void test_relu_in_place(void **state)
+{
+    (void)state;
+    tdl_ctx *ctx = test_ctx();
+    for (int keep = 0; keep < 2; ++keep) {
+        tdl_graph *g;
+        TDL_OK_OR_FAIL(tdl_graph_create(ctx, &g));
+        tdl_node *x = tdl_input(g, "x", TDL_F32, 1, (int64_t[]){64});
+        tdl_node *a = tdl_affine_scalar(g, x, 2.0f, -1.0f);
+        tdl_node *r = tdl_relu(g, a);
+        tdl_node *s = tdl_sum(g, keep ? tdl_mul(g, r, a) : r, 0, NULL, 0);
+        assert_non_null(s);
+        TDL_OK_OR_FAIL(tdl_graph_compile(g));
+        uint64_t arena;
+        TDL_OK_OR_FAIL(tdl_graph_memory_plan(g, 1, &arena, NULL, NULL));
+        /* 64 floats = 256 bytes per block, the scalar sum one 64-byte block (after the
+         * product, a, r and the product are dead and the sum reuses their memory) */
+        assert_int_equal(arena, keep ? 3 * 256 : 256 + 64);
+        float in[64], out[64], total;
+        for (int i = 0; i < 64; ++i)
+            in[i] = (float)i / 64.0f;
+        TDL_OK_OR_FAIL(tdl_feed(g, x, in, 1, (int64_t[]){64}));
+        TDL_OK_OR_FAIL(tdl_forward(g));
+        TDL_OK_OR_FAIL(tdl_node_read(s, &total, sizeof total));
+        double want = 0;
+        for (int i = 0; i < 64; ++i) {
+            double v = 2.0 * in[i] - 1.0, rv = v > 0 ? v : 0;
+            want += keep ? rv * v : rv;
+        }
+        assert_float_equal(total, want, 1e-4);
+        /* with keep, r * a would be r * r had relu written over a */
+        if (!keep)
+            assert_int_equal(tdl_node_read(a, out, sizeof out), TDL_ERR_STATE);
+        tdl_graph_destroy(g);
+    }
+    tdl_ctx_destroy(ctx);
+}
+
 static void test_summary_and_dot(void **state)
 {
     (void)state;
@@ -448,6 +490,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_plan_beats_naive),
+        cmocka_unit_test(test_relu_in_place),
         cmocka_unit_test(test_symbolic_batch),
         cmocka_unit_test(test_value_lifetime),
         cmocka_unit_test(test_summary_and_dot),
