@@ -210,6 +210,13 @@ static tdl_node *conv_bias_grad_node(tdl_graph *g, tdl_node *dy)
 {
     if (tdl_builder_check(g, "conv_bias_grad", 1, &dy))
         return NULL;
+    /* conv -> [relu ->] max pool: dy = max_pool2d_scatter(x, v) moves each
+     * value of the pooled v to one position and leaves zeros elsewhere, so
+     * its per-channel sums are v's: sum the pooled tensor (a quarter of the
+     * size for 2x2 pooling) instead. */
+    if (dy->op->id == TDL_OPID_MAX_POOL2D_SCATTER && dy->inputs[1]->shape.ndim == 4 &&
+        dy->inputs[1]->shape.d[1] == dy->shape.d[1])
+        dy = dy->inputs[1];
     tdl_shape out;
     tdl_shape_make(&out, 1, &dy->shape.d[1]);
     return tdl_node_new(g, &op_bgrad, NULL, 1, &dy, TDL_F32, &out, NULL);

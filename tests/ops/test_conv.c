@@ -617,6 +617,35 @@ static void test_gradcheck_first(void **state)
     }
 }
 
+/* conv2d with bias -> relu -> max pool, and conv2d -> max pool: the bias
+ * gradient is then summed from the pooled gradient (conv.c); checked by
+ * finite differences over x, w and b, for 2x2 / 2 and an overlapping 3x3 / 2
+ * with padding. */
+static void test_gradcheck_conv_pool(void **state)
+{
+    (void)state;
+    for (int relu = 0; relu < 2; ++relu)
+        for (int k3 = 0; k3 < 2; ++k3) {
+            fx f;
+            fx_open(&f);
+            tdl_node *x, *w, *b;
+            const int64_t xs[4] = {2, 2, 6, 7}, ws[4] = {3, 2, 3, 3}, bs[1] = {3};
+            x = test_param(f.g, "x", 4, xs, -1, 1);
+            w = test_param(f.g, "w", 4, ws, -1, 1);
+            b = test_param(f.g, "b", 1, bs, -1, 1);
+            tdl_node *y = tdl_conv2d(f.g, x, w, b, 1, 1, 1, 1, 1, 1, 1);
+            if (relu)
+                y = tdl_relu(f.g, y);
+            y = k3 ? tdl_max_pool2d(f.g, y, 3, 3, 2, 2, 1, 1)
+                   : tdl_max_pool2d(f.g, y, 2, 2, 2, 2, 0, 0);
+            char what[64];
+            snprintf(what, sizeof what, "conv2d%s -> max_pool2d %s", relu ? " -> relu" : "",
+                     k3 ? "3x3/2 pad 1" : "2x2/2");
+            check_grads(f.g, y, 3000 + 2 * relu + k3, what);
+            fx_close(&f);
+        }
+}
+
 /* P = sum(grad(weighted_sum(y), p)^2) for p = w and p = x, y plain and
  * squared; then a finite-difference check of P over x, w and b. */
 static void test_gradcheck_second(void **state)
@@ -1084,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_conv1d_forward),
         cmocka_unit_test(test_conv2d_grads_reference),
         cmocka_unit_test(test_gradcheck_first),
+        cmocka_unit_test(test_gradcheck_conv_pool),
         cmocka_unit_test(test_gradcheck_second),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_layer),
