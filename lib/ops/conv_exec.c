@@ -232,8 +232,8 @@ typedef struct conv_run {
     int64_t rows; /* output rows per im2col block */
     /* wgrad */
     int64_t chunk;   /* images per chunk */
-    int transposed;  /* partials hold W^T [groups][kg][csg] */
-    int direct;      /* one input channel per group: direct loops, no GEMM */
+    int direct;      /* one input channel per group: direct loops, no GEMM (else the
+                      * partials hold W^T [groups][kg][csg]) */
     float *partials; /* per chunk (see part_of) */
     /* tasks */
     int own_scratch; /* items run in tasks with single-threaded GEMMs on their own scratch */
@@ -249,7 +249,7 @@ typedef struct conv_run {
 static float *part_of(const conv_run *r, int64_t chunk)
 {
     size_t wsize = (size_t)(r->gm->cs * r->gm->kg);
-    if (!r->transposed)
+    if (r->direct)
         return chunk == 0 ? r->out : r->partials + (size_t)(chunk - 1) * wsize;
     return r->partials + (size_t)chunk * wsize;
 }
@@ -336,15 +336,10 @@ static int wgrad_item(const conv_run *r, int64_t chunk, float *col, const tdlk_e
                     b = col;
                     ldb = np;
                 }
+                /* transposed (tdl_conv_weight_grad): W^T += col * dY^T */
                 float beta = n == n0 && oy == 0 ? 0.0f : 1.0f;
-                int rc;
-                if (r->transposed)
-                    rc = tdlk_sgemm(env, 0, 1, gm->kg, gm->csg, np, 1.0f, b, ldb, s + p0, gm->ps,
-                                    beta, dst + gi * gm->kg * gm->csg, gm->csg);
-                else
-                    rc = tdlk_sgemm(env, 0, 1, gm->csg, gm->kg, np, 1.0f, s + p0, gm->ps, b, ldb,
-                                    beta, dst + gi * gm->csg * gm->kg, gm->kg);
-                if (rc != 0)
+                if (tdlk_sgemm(env, 0, 1, gm->kg, gm->csg, np, 1.0f, b, ldb, s + p0, gm->ps, beta,
+                               dst + gi * gm->kg * gm->csg, gm->csg) != 0)
                     return -1;
             }
         }
@@ -706,14 +701,13 @@ tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *
     r.out = dw;
     r.chunk = (gm->n + nchunks - 1) / nchunks;
     nchunks = (gm->n + r.chunk - 1) / r.chunk;
-    /* The weight gradient is computed transposed, W^T = col * dY^T: the GEMM
-     * then reads the im2col matrix in place (or copies it into panels) and
+    /* The GEMM form computes the weight gradient transposed, W^T = col * dY^T:
+     * it reads the im2col matrix in place (or copies it into panels) and
      * transposes only dY, which is smaller than col whenever there are fewer
-     * output channels than im2col rows; measured faster on the reference CNN
-     * (conv 32 -> 64, 3x3) as well as when there are more output channels. */
+     * output channels than im2col rows (measured faster on the reference
+     * CNN's conv 32 -> 64, 3x3, than dY * col^T). The direct loops write W. */
     r.direct = use_direct(gm);
-    r.transposed = !r.direct;
-    int64_t nparts = r.transposed ? nchunks : nchunks - 1;
+    int64_t nparts = r.direct ? nchunks - 1 : nchunks;
     if (nparts > 0) {
         size_t bytes;
         if (tdl_mul_size((size_t)wsize * sizeof(float), (size_t)nparts, &bytes) != 0 ||
@@ -723,10 +717,9 @@ tdl_status tdl_conv_weight_grad(tdl_exec *ex, tdl_node *n, const tdl_conv_geom *
                                   n->op->name, n->name, (long long)nparts);
     }
     int64_t np = block_rows(gm) * gm->ws;
-    size_t gmax =
-        r.transposed ? gemm_floats(gm->kg, gm->csg, np) : gemm_floats(gm->csg, gm->kg, np);
+    size_t gmax = gemm_floats(gm->kg, gm->csg, np);
     tdl_status st = run_items(ex, n, &r, nchunks, gmax);
-    if (st == TDL_OK && r.transposed) {
+    if (st == TDL_OK && !r.direct) {
         /* chunk sums first, in chunk order, into the first partial (contiguous,
          * vectorised), then one transpose: dw[g][i][k] = part[g][k][i] */
         if (nchunks > 1) {
