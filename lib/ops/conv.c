@@ -214,9 +214,9 @@ static tdl_node *conv_bias_grad_node(tdl_graph *g, tdl_node *dy)
      * value of the pooled v to one position and leaves zeros elsewhere, so
      * its per-channel sums are v's: sum the pooled tensor (a quarter of the
      * size for 2x2 pooling) instead. */
-    if (dy->op->id == TDL_OPID_MAX_POOL2D_SCATTER && dy->inputs[1]->shape.ndim == 4 &&
-        dy->inputs[1]->shape.d[1] == dy->shape.d[1])
-        dy = dy->inputs[1];
+    tdl_node *pooled = tdl_max_pool_scatter_values(dy);
+    if (pooled && pooled->shape.ndim == 4 && pooled->shape.d[1] == dy->shape.d[1])
+        dy = pooled;
     tdl_shape out;
     tdl_shape_make(&out, 1, &dy->shape.d[1]);
     return tdl_node_new(g, &op_bgrad, NULL, 1, &dy, TDL_F32, &out, NULL);

@@ -66,6 +66,12 @@ tdl_node *tdl_scale_by_count(tdl_graph *g, tdl_node *x, int64_t known, int64_t s
 tdl_node *tdl_step(tdl_graph *g, tdl_node *x);
 /* relu's gradient: dy where x > 0, else dy * 0 (x and dy: f32, one shape). */
 tdl_node *tdl_relu_grad(tdl_graph *g, tdl_node *x, tdl_node *dy);
+/* Max pooling's gradient dy = max_pool2d_scatter(x, v): the pooled values v
+ * it spreads (each to one position, zeros elsewhere), or NULL for another op. */
+tdl_node *tdl_max_pool_scatter_values(const tdl_node *dy);
+/* 1 when dy is the gradient that max pooling of relu node r built with
+ * relu's mask already applied (pool.c), so relu's rule can pass it on. */
+int tdl_max_pool_grad_is_relu_masked(const tdl_node *dy, const tdl_node *r);
 tdl_node *tdl_eq_mask(tdl_graph *g, tdl_node *a, tdl_node *b);
 tdl_node *tdl_smooth_onehot(tdl_graph *g, tdl_node *labels, int64_t classes, float smoothing);
 tdl_node *tdl_slice_backward(tdl_graph *g, tdl_node *dy, const tdl_shape *x_shape, int32_t axis,

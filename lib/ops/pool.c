@@ -323,6 +323,18 @@ static const tdl_op_def op_avg_pool = {TDL_OPID_AVG_POOL2D, "avg_pool2d", 0, avg
 static const tdl_op_def op_avg_back = {TDL_OPID_AVG_POOL2D_BACKWARD, "avg_pool2d_backward", 0,
                                        avg_back_fwd, avg_back_bwd};
 
+tdl_node *tdl_max_pool_scatter_values(const tdl_node *dy)
+{
+    return dy->op == &op_max_scatter ? dy->inputs[1] : NULL;
+}
+
+int tdl_max_pool_grad_is_relu_masked(const tdl_node *dy, const tdl_node *r)
+{
+    const tdl_node *v = tdl_max_pool_scatter_values(dy);
+    return v && dy->inputs[0] == r && v->op->id == TDL_OPID_RELU_GRAD &&
+           v->inputs[0]->op == &op_max_pool && v->inputs[0]->inputs[0] == r;
+}
+
 static tdl_node *scatter_build(tdl_graph *g, const tdl_node *pool, tdl_node *x, tdl_node *v)
 {
     tdl_node *in[2] = {x, v};

@@ -109,17 +109,9 @@ tdl_node *tdl_relu_grad(tdl_graph *g, tdl_node *x, tdl_node *dy)
  * soon as relu has run. */
 static int relu_bwd(tdl_graph *g, tdl_node *n, tdl_node *dy, tdl_node **dx)
 {
-    /* dy = max_pool2d_scatter(n, relu_grad(max_pool2d(n), .)): already masked
-     * (max pooling's rule, pool.c); masking it again would give the same. */
-    if (dy->op->id == TDL_OPID_MAX_POOL2D_SCATTER && dy->inputs[0] == n) {
-        const tdl_node *v = dy->inputs[1];
-        if (v->op->id == TDL_OPID_RELU_GRAD && v->inputs[0]->op->id == TDL_OPID_MAX_POOL2D &&
-            v->inputs[0]->inputs[0] == n) {
-            dx[0] = dy;
-            return 0;
-        }
-    }
-    dx[0] = tdl_relu_grad(g, n, dy);
+    /* max pooling of this relu masked its gradient already (pool.c); masking
+     * again would give the same values */
+    dx[0] = tdl_max_pool_grad_is_relu_masked(dy, n) ? dy : tdl_relu_grad(g, n, dy);
     return dx[0] ? 0 : -1;
 }
 
