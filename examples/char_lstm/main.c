@@ -302,7 +302,7 @@ static void averager_init(averager *a, tdl_graph *g, double decay)
     for (int64_t i = 0; i < a->count; ++i) {
         tdl_node *p = tdl_graph_param(g, i);
         int32_t nd;
-        int64_t shape[8], n = 1;
+        int64_t shape[TDL_MAX_DIMS], n = 1;
         CHECK(tdl_node_shape(p, &nd, shape));
         for (int32_t d = 0; d < nd; ++d)
             n *= shape[d];
