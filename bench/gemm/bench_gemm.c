@@ -50,6 +50,14 @@ static const shape shapes[] = {
     {"cnn fc1 fwd X.W^T", 64, 128, 3136, 0, 1},
     {"cnn fc1 dW dY^T.X", 128, 3136, 64, 1, 0},
     {"cnn fc1 dX dY.W", 64, 3136, 128, 0, 0},
+    /* The char LM's recurrent products per time step (lib/ops/rnn.c and
+     * rnn_backward.c): LSTM 384 (4H = 1536) and GRU 320 (3H = 960), batch 32,
+     * and the weight gradient over a 32-step window. */
+    {"lstm384 step W.h^T", 1536, 32, 384, 0, 1},
+    {"lstm384 step W^T.dg^T", 384, 32, 1536, 1, 1},
+    {"lstm384 dW dg^T.h", 1536, 384, 1024, 1, 0},
+    {"gru320 step W.h^T", 960, 32, 320, 0, 1},
+    {"gru320 step W^T.dg^T", 320, 32, 960, 1, 1},
 };
 
 static double now(void)

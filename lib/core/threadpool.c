@@ -3,9 +3,13 @@
  * Workers are persistent. A job is published by bumping a generation counter;
  * workers spin on it for a short while, then sleep on a condition variable.
  * Chunks are claimed with a compare-and-swap on a single 64-bit word that
- * holds (job generation, next chunk index), so a worker that wakes up late
- * can never claim a chunk of a newer job by mistake. The calling thread takes
- * part in the work and returns once every chunk has been completed.
+ * holds (job generation, chunks taken from the back, chunks taken from the
+ * front), so a worker that wakes up late can never claim a chunk of a newer
+ * job by mistake. The calling thread takes part in the work, claiming from the
+ * front while the workers claim from the back, and returns once every chunk
+ * has been completed. Two ends rather than one queue: when the same kind of
+ * job repeats (a recurrent step's GEMM, 32 times per window), each thread
+ * tends to get the same part of it, whose data is still in its own cache.
  *
  * Oversubscription: every pool draws its helpers from one process-wide
  * budget of running threads (the CPUs this process may use). A job first
@@ -25,9 +29,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define TDL_POOL_IDX_BITS 44
+/* Claim word: generation (20 bits) | chunks taken from the back (22) | from the front (22). */
+#define TDL_POOL_END_BITS 22
+#define TDL_POOL_END_MASK ((UINT64_C(1) << TDL_POOL_END_BITS) - 1)
+#define TDL_POOL_IDX_BITS (2 * TDL_POOL_END_BITS)
 #define TDL_POOL_IDX_MASK ((UINT64_C(1) << TDL_POOL_IDX_BITS) - 1)
 #define TDL_POOL_GEN_MASK ((UINT64_C(1) << (64 - TDL_POOL_IDX_BITS)) - 1)
+/* Most chunks in one job (a front count of END_MASK marks a closed claim word);
+ * larger loops run as several jobs. */
+#define TDL_POOL_MAX_CHUNKS (TDL_POOL_END_MASK - 1)
 /* Iterations a worker spins on the generation before it goes to sleep, and
  * the caller before it sleeps waiting for the last chunks (a pause is
  * ~10-30 ns: about 20-60 us of spinning, enough for back-to-back jobs). */
@@ -49,7 +59,8 @@ struct tdl_pool {
     /* The current job; written by the caller before the generation moves. */
     tdl_range_fn fn;
     void *arg;
-    int64_t n;
+    int64_t base; /* first index of the job's first chunk */
+    int64_t n;    /* end of the job's index range */
     int64_t grain;
     /* Atomic because a worker that wakes up late may read it while the next
      * job is being set up (the claim CAS then fails and the value is unused). */
@@ -175,7 +186,7 @@ static _Thread_local int in_chunk;
 
 static void run_chunk(const struct tdl_pool *p, uint64_t chunk)
 {
-    int64_t begin = (int64_t)chunk * p->grain;
+    int64_t begin = p->base + (int64_t)chunk * p->grain;
     int64_t end = begin + p->grain;
     if (end > p->n || end < begin)
         end = p->n;
@@ -184,22 +195,25 @@ static void run_chunk(const struct tdl_pool *p, uint64_t chunk)
     in_chunk = 0;
 }
 
-/* Claims and runs chunks of job `gen` until none is left. Returns the number
- * of chunks this thread ran, and in *total the job's chunk count. */
-static uint64_t work_on(struct tdl_pool *p, uint64_t gen, uint64_t *total)
+/* Claims and runs chunks of job `gen` until none is left, from the front
+ * (the caller) or from the back (workers). Returns the number of chunks this
+ * thread ran, and in *total the job's chunk count. */
+static uint64_t work_on(struct tdl_pool *p, uint64_t gen, int from_back, uint64_t *total)
 {
     uint64_t tag = (gen & TDL_POOL_GEN_MASK) << TDL_POOL_IDX_BITS;
+    uint64_t step = from_back ? UINT64_C(1) << TDL_POOL_END_BITS : 1;
     uint64_t ran = 0;
     for (;;) {
         uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
         if ((c & ~TDL_POOL_IDX_MASK) != tag)
             break; /* a newer job: ours is finished */
-        uint64_t idx = c & TDL_POOL_IDX_MASK;
+        uint64_t front = c & TDL_POOL_END_MASK, back = (c >> TDL_POOL_END_BITS) & TDL_POOL_END_MASK;
         /* May belong to a newer job only if the CAS below fails. */
         uint64_t n_chunks = atomic_load_explicit(&p->n_chunks, memory_order_seq_cst);
-        if (idx >= n_chunks)
+        if (front + back >= n_chunks)
             break;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_seq_cst,
+        uint64_t idx = from_back ? n_chunks - 1 - back : front;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + step, memory_order_seq_cst,
                                                    memory_order_acquire))
             continue;
         /* Our chunk is not done, so the job (fn, arg, n, grain) is stable. */
@@ -257,7 +271,7 @@ static void *worker_main(void *arg)
         if (!spin)
             continue;
         uint64_t total = 0;
-        uint64_t ran = work_on(p, g, &total);
+        uint64_t ran = work_on(p, g, 1, &total);
         finish_chunks(p, ran, total);
         budget_leave(1);
     }
@@ -363,14 +377,17 @@ int32_t tdl_pool_threads(const tdl_pool *pool)
     return pool ? pool->n_threads : 1;
 }
 
-static void run_inline(int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
+static void run_inline(int64_t base, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
 {
     /* The same chunk boundaries as the threaded path. */
-    for (int64_t begin = 0; begin < n; begin += grain) {
+    for (int64_t begin = base; begin < n; begin += grain) {
         int64_t end = (n - begin > grain) ? begin + grain : n;
         fn(arg, begin, end);
     }
 }
+
+static void run_job(struct tdl_pool *p, int64_t base, int64_t n, int64_t grain, tdl_range_fn fn,
+                    void *arg);
 
 void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
 {
@@ -379,9 +396,30 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     if (grain < 1)
         grain = 1;
     uint64_t n_chunks = (uint64_t)(n / grain) + (n % grain != 0);
-    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || n_chunks > TDL_POOL_IDX_MASK ||
-        in_chunk) {
-        run_inline(n, grain, fn, arg);
+    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || in_chunk) {
+        run_inline(0, n, grain, fn, arg);
+        return;
+    }
+    /* Chunk boundaries stay multiples of grain from 0, whatever the split into jobs. */
+    int64_t span = grain > INT64_MAX / (int64_t)TDL_POOL_MAX_CHUNKS
+                       ? n /* so large a grain that one job holds every chunk */
+                       : (int64_t)TDL_POOL_MAX_CHUNKS * grain;
+    for (int64_t base = 0;;) {
+        int64_t end = n - base > span ? base + span : n;
+        run_job(pool, base, end, grain, fn, arg);
+        if (end == n)
+            break;
+        base = end;
+    }
+}
+
+/* One job over [base, n): chunks of `grain` from base, at most TDL_POOL_MAX_CHUNKS. */
+static void run_job(struct tdl_pool *pool, int64_t base, int64_t n, int64_t grain, tdl_range_fn fn,
+                    void *arg)
+{
+    uint64_t n_chunks = (uint64_t)((n - base) / grain) + ((n - base) % grain != 0);
+    if (n_chunks <= 1) {
+        run_inline(base, n, grain, fn, arg);
         return;
     }
 
@@ -391,7 +429,7 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
         want = (int32_t)(n_chunks - 1);
     int32_t helpers = budget_enter(want);
     if (helpers == 0) {
-        run_inline(n, grain, fn, arg);
+        run_inline(base, n, grain, fn, arg);
         budget_leave(1);
         return;
     }
@@ -401,11 +439,12 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     /* Close the claim word before touching the job: a worker still leaving the
      * previous job must not pair that job's claim word with this job's chunk
      * count (its CAS would then "claim" a phantom chunk and over-count n_done).
-     * Index TDL_POOL_IDX_MASK is never below a chunk count (see above). The
+     * Full front and back counts are never below a chunk count (see above). The
      * seq_cst order makes any worker that sees the new count also fail its CAS. */
     atomic_store_explicit(&p->claim, tag | TDL_POOL_IDX_MASK, memory_order_seq_cst);
     p->fn = fn;
     p->arg = arg;
+    p->base = base;
     p->n = n;
     p->grain = grain;
     atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_seq_cst);
@@ -422,7 +461,7 @@ void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn,
     pthread_mutex_unlock(&p->mutex);
 
     uint64_t total = 0;
-    uint64_t ran = work_on(p, gen, &total);
+    uint64_t ran = work_on(p, gen, 0, &total);
     /* Every chunk is claimed: places not taken by now are of no use here. */
     budget_leave(1 + (int32_t)atomic_exchange_explicit(&p->seats, 0, memory_order_acq_rel));
     uint64_t done = atomic_fetch_add_explicit(&p->n_done, ran, memory_order_acq_rel) + ran;

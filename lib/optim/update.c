@@ -3,8 +3,13 @@
  * (schedule and group already applied) and are rounded once. */
 #include <math.h>
 
+#include "core/context.h"
 #include "kernels/kernels.h"
 #include "optim/optim_internal.h"
+
+/* Elements per chunk when an update is split over the context's threads: a
+ * pass over a few hundred KiB of weights and moments. */
+#define TDL_OPTIM_GRAIN 16384
 
 int tdl_optim_buffers_needed(const tdl_optim *opt)
 {
@@ -52,15 +57,41 @@ void tdl_optim_update_sgd(const tdl_optim *opt, tdl_optim_slot *slot, float *p, 
 /* Adam (L2 decay added to the gradient) and AdamW (decoupled decay), through
  * the kernel; the bias corrections use this parameter's own step count, as
  * PyTorch keeps `step` per parameter. */
+typedef struct adam_job {
+    float *p, *m, *v;
+    const float *g;
+    float lr, beta1, beta2, eps, wd, bc1, bc2;
+    int decoupled;
+} adam_job;
+
+/* Elements [i0, i1): each element's update reads only its own state, so the
+ * split over threads does not change a bit. */
+static void adam_range(void *arg, int64_t i0, int64_t i1)
+{
+    const adam_job *j = arg;
+    tdlk_adam_update(i1 - i0, j->p + i0, j->g + i0, j->m + i0, j->v + i0, j->lr, j->beta1,
+                     j->beta2, j->eps, j->wd, j->decoupled, j->bc1, j->bc2);
+}
+
 void tdl_optim_update_adam(const tdl_optim *opt, tdl_optim_slot *slot, float *p, const float *g,
                            double lr, double wd)
 {
     const double t = (double)(slot->steps + 1);
     const double bc1 = 1.0 - pow(opt->beta1, t);
     const double bc2 = 1.0 - pow(opt->beta2, t);
-    tdlk_adam_update(slot->n, p, g, slot->buf[0], slot->buf[1], (float)lr, (float)opt->beta1,
-                     (float)opt->beta2, (float)opt->eps, (float)wd, opt->kind == TDL_OPTIM_ADAMW,
-                     (float)bc1, (float)bc2);
+    adam_job j = {p,
+                  slot->buf[0],
+                  slot->buf[1],
+                  g,
+                  (float)lr,
+                  (float)opt->beta1,
+                  (float)opt->beta2,
+                  (float)opt->eps,
+                  (float)wd,
+                  (float)bc1,
+                  (float)bc2,
+                  opt->kind == TDL_OPTIM_ADAMW};
+    tdl_parallel_for(opt->ctx->pool, slot->n, TDL_OPTIM_GRAIN, adam_range, &j);
     slot->steps++;
 }
 

@@ -198,8 +198,17 @@ static void test_blocking(void **state)
     test_alloc ta = {0};
     tdlk_env env = {NULL, t_alloc, t_release, &ta};
     static const int64_t shapes[][3] = {
-        {5, 7, 1000},   {33, 65, 2049}, {1600, 40, 20}, {5, 3100, 9},
-        {128, 256, 40}, {128, 10, 256}, {40, 10, 128},  {10, 40, 128},
+        {5, 7, 1000},
+        {33, 65, 2049},
+        {1600, 40, 20},
+        {5, 3100, 9},
+        {128, 256, 40},
+        {128, 10, 256},
+        {40, 10, 128},
+        {10, 40, 128},
+        /* 9-16 column panels: a transposed A is read in place (the RNN weight gradients) */
+        {100, 384, 300},
+        {37, 500, 70},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         for (int t = 0; t < 4; t++) {
@@ -226,7 +235,8 @@ static void test_thread_count_invariance(void **state)
     (void)state;
     static const int32_t threads[] = {1, 2, 3, 8};
     static const int64_t shapes[][3] = {
-        {257, 1000, 1000}, {128, 256, 784}, {784, 256, 128}, {33, 31, 777}, {1000, 7, 401},
+        {257, 1000, 1000}, {128, 256, 784}, {784, 256, 128}, {33, 31, 777},
+        {1000, 7, 401},    {300, 384, 257}, /* transposed A read in place over 12 column panels */
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int t = (int)(s % 4);

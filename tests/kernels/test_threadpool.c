@@ -92,6 +92,18 @@ static void test_cover_all(void **state)
     tdl_pool_destroy(NULL);
 }
 
+/* More chunks than one job can count (2^22 - 2): the loop runs as several
+ * jobs, with the same chunk boundaries. */
+static void test_more_chunks_than_a_job(void **state)
+{
+    (void)state;
+    tdl_pool *pool = tdl_pool_create(3, NULL, NULL, NULL);
+    assert_non_null(pool);
+    check_cover(pool, (INT64_C(1) << 22) + 1000, 1);
+    check_cover(pool, 2 * ((INT64_C(1) << 22) - 2) + 3, 2);
+    tdl_pool_destroy(pool);
+}
+
 /* Many small jobs back to back: exercises the generation hand-off. */
 static void test_many_jobs(void **state)
 {
@@ -369,6 +381,7 @@ int main(void)
     tdl_pool_set_cpu_budget(16);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cover_all),
+        cmocka_unit_test(test_more_chunks_than_a_job),
         cmocka_unit_test(test_many_jobs),
         cmocka_unit_test(test_deterministic_reduction),
         cmocka_unit_test(test_nested),
