@@ -41,6 +41,31 @@ uint64_t tdl_rnn_dropout_key(const tdl_exec *ex, const tdl_node *w)
     return tdl_rng_key(ex->ctx->seed, tdl_mix64(tdl_hash_str(w->name)) + ex->step);
 }
 
+typedef struct dropout_job {
+    const float *src;
+    float *dst;
+    uint64_t key;
+    int32_t l;
+    float p;
+} dropout_job;
+
+static void dropout_range(void *arg, int64_t i0, int64_t i1)
+{
+    const dropout_job *j = arg;
+    for (int64_t i = i0; i < i1; ++i)
+        j->dst[i] = j->src[i] * tdl_rnn_dropout_mask(j->key, j->l, i, j->p);
+}
+
+/* dst = src * mask of layer l's input, element by element (src may be dst); each element's
+ * mask depends on its index only, so the split over threads changes no bit. */
+void tdl_rnn_apply_dropout(tdl_exec *ex, const float *src, float *dst, int64_t n, uint64_t key,
+                           int32_t l, float p)
+{
+    dropout_job j = {src, dst, key, l, p};
+    /* a hash per element: a few times the cost of an element-wise op */
+    tdl_parallel_for(ex->kenv.pool, n, TDL_ELEMWISE_GRAIN / 4, dropout_range, &j);
+}
+
 /* The element-wise part of one step for rows [b0, b1) of the batch (rows are
  * independent, so any split over threads gives the same bits). */
 typedef struct step_job {
@@ -199,8 +224,7 @@ static tdl_status rnn_fwd(tdl_exec *ex, tdl_node *n)
             if (tdl_rnn_has_xd(&c)) {
                 float *xd = w + wl.xd + (int64_t)(l - 1) * N * D;
                 if (drop)
-                    for (int64_t i = 0; i < N * D; ++i)
-                        xd[i] = prev[i] * tdl_rnn_dropout_mask(key, l, i, c.dropout);
+                    tdl_rnn_apply_dropout(ex, prev, xd, N * D, key, l, c.dropout);
                 else
                     memcpy(xd, prev, sizeof(float) * (size_t)(N * D));
                 xin = xd;

@@ -240,8 +240,7 @@ static tdl_status bwd_fwd(tdl_exec *ex, tdl_node *n)
                                       "rnn_backward '%s': out of memory for GEMM", n->name);
         }
         if (l > 0 && dropped)
-            for (int64_t i = 0; i < N * D; ++i)
-                dst[i] *= tdl_rnn_dropout_mask(key, l, i, c.dropout);
+            tdl_rnn_apply_dropout(ex, dst, dst, N * D, key, l, c.dropout);
     }
     return TDL_OK;
 }

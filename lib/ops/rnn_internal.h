@@ -268,6 +268,8 @@ tdl_status tdl_rnn_check_lengths(tdl_exec *ex, const tdl_node *n, const int32_t 
  * factor (0 or 1 / (1 - p)) of element i of layer l's input. */
 uint64_t tdl_rnn_dropout_key(const tdl_exec *ex, const tdl_node *w);
 float tdl_rnn_dropout_mask(uint64_t key, int32_t l, int64_t i, float p);
+void tdl_rnn_apply_dropout(tdl_exec *ex, const float *src, float *dst, int64_t n, uint64_t key,
+                           int32_t l, float p);
 /* Rows of the batch per chunk of the per-step element-wise work. */
 int64_t tdl_rnn_row_grain(const tdl_exec *ex, const tdl_rnn_cfg *c, int64_t B);
 

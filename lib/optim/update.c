@@ -69,8 +69,8 @@ typedef struct adam_job {
 static void adam_range(void *arg, int64_t i0, int64_t i1)
 {
     const adam_job *j = arg;
-    tdlk_adam_update(i1 - i0, j->p + i0, j->g + i0, j->m + i0, j->v + i0, j->lr, j->beta1,
-                     j->beta2, j->eps, j->wd, j->decoupled, j->bc1, j->bc2);
+    tdlk_adam_update(i1 - i0, j->p + i0, j->g + i0, j->m + i0, j->v + i0, j->lr, j->beta1, j->beta2,
+                     j->eps, j->wd, j->decoupled, j->bc1, j->bc2);
 }
 
 void tdl_optim_update_adam(const tdl_optim *opt, tdl_optim_slot *slot, float *p, const float *g,
@@ -79,18 +79,9 @@ void tdl_optim_update_adam(const tdl_optim *opt, tdl_optim_slot *slot, float *p,
     const double t = (double)(slot->steps + 1);
     const double bc1 = 1.0 - pow(opt->beta1, t);
     const double bc2 = 1.0 - pow(opt->beta2, t);
-    adam_job j = {p,
-                  slot->buf[0],
-                  slot->buf[1],
-                  g,
-                  (float)lr,
-                  (float)opt->beta1,
-                  (float)opt->beta2,
-                  (float)opt->eps,
-                  (float)wd,
-                  (float)bc1,
-                  (float)bc2,
-                  opt->kind == TDL_OPTIM_ADAMW};
+    adam_job j = {p,         slot->buf[0],      slot->buf[1],      g,
+                  (float)lr, (float)opt->beta1, (float)opt->beta2, (float)opt->eps,
+                  (float)wd, (float)bc1,        (float)bc2,        opt->kind == TDL_OPTIM_ADAMW};
     tdl_parallel_for(opt->ctx->pool, slot->n, TDL_OPTIM_GRAIN, adam_range, &j);
     slot->steps++;
 }
