@@ -180,6 +180,13 @@ static double sum_nll(const model *m, const int32_t *y, const unsigned char *val
     return sum;
 }
 
+/* Advances the example's random stream (a 64-bit LCG) and returns its new state. */
+static uint64_t lcg_next(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return *state;
+}
+
 /* Windows of text each validation segment reads before its first scored prediction. */
 enum { EVAL_WARMUP_WINDOWS = 4 };
 
@@ -320,10 +327,8 @@ static void set_orthogonal_recurrence(model *m, uint64_t seed)
         for (int64_t g = 0; g < gates; ++g) {
             for (int64_t i = 0; i < H * H; i += 2) { /* Box-Muller pairs */
                 double u[2];
-                for (int k = 0; k < 2; ++k) {
-                    s = s * 6364136223846793005ull + 1442695040888963407ull;
-                    u[k] = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-                }
+                for (int k = 0; k < 2; ++k)
+                    u[k] = ((double)(lcg_next(&s) >> 11) + 0.5) / 9007199254740992.0;
                 double r = sqrt(-2.0 * log(u[0])), a = 6.283185307179586 * u[1];
                 q[i] = r * cos(a);
                 if (i + 1 < H * H)
@@ -695,8 +700,8 @@ int main(int argc, char **argv)
             if (window == per_epoch) { /* new epoch: shift the windows, start from zero state */
                 window = 0;
                 epoch++;
-                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-                offset = (int64_t)((rng >> 33) % (uint64_t)((seg - 1) - per_epoch * T + 1));
+                offset =
+                    (int64_t)((lcg_next(&rng) >> 33) % (uint64_t)((seg - 1) - per_epoch * T + 1));
                 memset(h[cur], 0, sizeof(float) * state_n);
                 memset(c[cur], 0, sizeof(float) * state_n);
             }

@@ -386,33 +386,6 @@ static void run_inline(int64_t base, int64_t n, int64_t grain, tdl_range_fn fn, 
     }
 }
 
-static void run_job(struct tdl_pool *p, int64_t base, int64_t n, int64_t grain, tdl_range_fn fn,
-                    void *arg);
-
-void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
-{
-    if (n <= 0)
-        return;
-    if (grain < 1)
-        grain = 1;
-    uint64_t n_chunks = (uint64_t)(n / grain) + (n % grain != 0);
-    if (!pool || pool->n_workers == 0 || n_chunks <= 1 || in_chunk) {
-        run_inline(0, n, grain, fn, arg);
-        return;
-    }
-    /* Chunk boundaries stay multiples of grain from 0, whatever the split into jobs. */
-    int64_t span = grain > INT64_MAX / (int64_t)TDL_POOL_MAX_CHUNKS
-                       ? n /* so large a grain that one job holds every chunk */
-                       : (int64_t)TDL_POOL_MAX_CHUNKS * grain;
-    for (int64_t base = 0;;) {
-        int64_t end = n - base > span ? base + span : n;
-        run_job(pool, base, end, grain, fn, arg);
-        if (end == n)
-            break;
-        base = end;
-    }
-}
-
 /* One job over [base, n): chunks of `grain` from base, at most TDL_POOL_MAX_CHUNKS. */
 static void run_job(struct tdl_pool *pool, int64_t base, int64_t n, int64_t grain, tdl_range_fn fn,
                     void *arg)
@@ -476,5 +449,28 @@ static void run_job(struct tdl_pool *pool, int64_t base, int64_t n, int64_t grai
             pthread_cond_wait(&p->done_cv, &p->mutex);
         p->caller_sleeping = 0;
         pthread_mutex_unlock(&p->mutex);
+    }
+}
+
+void tdl_parallel_for(tdl_pool *pool, int64_t n, int64_t grain, tdl_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    if (!pool || pool->n_workers == 0 || n <= grain || in_chunk) {
+        run_inline(0, n, grain, fn, arg);
+        return;
+    }
+    /* Chunk boundaries stay multiples of grain from 0, whatever the split into jobs. */
+    int64_t span = grain > INT64_MAX / (int64_t)TDL_POOL_MAX_CHUNKS
+                       ? n /* so large a grain that one job holds every chunk */
+                       : (int64_t)TDL_POOL_MAX_CHUNKS * grain;
+    for (int64_t base = 0;;) {
+        int64_t end = n - base > span ? base + span : n;
+        run_job(pool, base, end, grain, fn, arg);
+        if (end == n)
+            break;
+        base = end;
     }
 }
