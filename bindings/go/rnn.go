@@ -80,6 +80,19 @@ func (g *Graph) RNNFinalState(rnnOut *Node, which RNNStateWhich) *Node {
 	})
 }
 
+// SetRNNWeightDropout turns on DropConnect of the recurrent weights of an RNN
+// node: in training mode each run drops every element of every weight_hh with
+// probability p (one mask per run, shared by all steps). Call it before the
+// first Backward; 0 turns it off.
+func (g *Graph) SetRNNWeightDropout(rnnOut *Node, p float32) error {
+	if err := g.own(rnnOut); err != nil {
+		return err
+	}
+	raw, _ := g.ptr()
+	defer runtime.KeepAlive(g)
+	return call(func() C.tdl_status { return C.tdl_rnn_set_weight_dropout(raw, rnnOut.raw, C.float(p)) })
+}
+
 // MaskedMeanTime is the mean over the valid steps of each sequence: [B, F]
 // (lengths may be nil).
 func (g *Graph) MaskedMeanTime(x, lengths *Node, batchFirst bool) *Node {

@@ -1,6 +1,7 @@
 package tinydl
 
 import (
+	"errors"
 	"math"
 	"testing"
 )
@@ -103,5 +104,44 @@ func TestLSTM(t *testing.T) {
 	}
 	if _, err := SampleLogits(nil, 1, 0, 0, 0); err == nil {
 		t.Fatal("empty logits accepted")
+	}
+}
+
+// Weight dropout (DropConnect of the recurrent weights) changes training runs only.
+func TestRNNWeightDropout(t *testing.T) {
+	ctx := newCtx(t, 5)
+	defer ctx.Close()
+	g, err := NewGraph(ctx)
+	must(t, err)
+	defer g.Close()
+	x := g.Input("x", F32, 4, Batch, 3)
+	seq := g.RNN(x, nil, nil, nil, GRU, 8, 1, 0, 0, "gru")
+	if err := g.SetRNNWeightDropout(seq, 1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("p = 1: %v", err)
+	}
+	if err := g.SetRNNWeightDropout(x, 0.5); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("not an RNN output: %v", err)
+	}
+	must(t, g.SetRNNWeightDropout(seq, 0.5))
+	must(t, g.Compile())
+	xs := make([]float32, 24)
+	for i := range xs {
+		xs[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	must(t, g.FeedFloat32(x, xs, 4, 2, 3))
+	must(t, g.SetTraining(false))
+	must(t, g.Run(seq))
+	eval, err := seq.ReadFloat32()
+	must(t, err)
+	must(t, g.SetTraining(true))
+	must(t, g.Run(seq))
+	train, err := seq.ReadFloat32()
+	must(t, err)
+	same := true
+	for i := range eval {
+		same = same && eval[i] == train[i]
+	}
+	if same {
+		t.Fatal("weight dropout did not change the training-mode output")
 	}
 }

@@ -7,8 +7,9 @@
  * from a prompt with the step API (both models must write the same text).
  *
  *   char_lstm [--cell lstm|gru] [--minutes X] [--steps N] [--threads N] [--seed N]
- *             [--batch N] [--seq N] [--lr X] [--clip X] [--dropout X] [--hidden N]
- *             [--layers N] [--embed N] [--evals N] [--decay 0|1] [--decay-from F]
+ *             [--batch N] [--seq N] [--lr X] [--clip X] [--dropout X] [--weight-drop X]
+ *             [--hidden N] [--layers N] [--embed N] [--evals N] [--decay 0|1|2]
+ *             [--decay-from F] [--final-lr F]
  *             [--beta2 X] [--ema X] [--weight-decay X] [--forget-bias X] [--orthogonal 0|1]
  *             [--trace N]
  *             [--data DIR] [--out DIR] [--load FILE]
@@ -16,11 +17,14 @@
  *
  * Defaults: batch 32 x 32 bytes, hidden 384 (LSTM) or 320 (GRU), Adam at 3e-3 (LSTM) or
  * 1.2e-3 (GRU) with beta2 0.99, constant for the first --decay-from (0.4) of the time budget
- * then cosine decay to 5 %, clip 1, weight average decay --ema 0.999 per step (0: evaluate and
- * save the last weights), no weight decay (--weight-decay X: AdamW), validation at 1/3 and 2/3
- * of the run (--evals N) and at the end. --forget-bias sets the initial bias of the LSTM's forget
- * gates or the GRU's update gates; --orthogonal 1 starts each gate's recurrent weights from a
- * random orthogonal matrix; --trace N prints loss and gradient norm of the first N steps.
+ * then cosine decay (--decay 2: linear; 0: none) to --final-lr (0.05) times the rate, clip 1,
+ * weight average decay --ema 0.999 per step (0: evaluate and save the last weights), no weight
+ * decay (--weight-decay X: AdamW), validation at 1/3 and 2/3 of the run (--evals N) and at the
+ * end. --forget-bias sets the initial bias of the LSTM's forget gates or the GRU's update gates;
+ * --weight-drop X drops each recurrent weight with probability X in every training step
+ * (DropConnect, tdl_rnn_set_weight_dropout()); --orthogonal 1 starts each gate's recurrent
+ * weights from a random orthogonal matrix; --trace N prints loss and gradient norm of the
+ * first N steps.
  *
  * Training stops after --minutes (default 10) or --steps, whichever comes first;
  * --minutes 0 with --load only evaluates and generates. Exits non-zero on any failure. */
@@ -50,8 +54,8 @@ enum { VOCAB = 256 }; /* bytes: the model file needs no vocabulary beside it */
 
 typedef struct options {
     const char *data, *out, *load, *prompt, *cell;
-    double minutes, lr, clip, dropout, temperature, beta2, decay_from, forget_bias, ema,
-        weight_decay;
+    double minutes, lr, clip, dropout, weight_drop, temperature, beta2, decay_from, final_lr,
+        forget_bias, ema, weight_decay;
     int64_t steps, batch, seq, hidden, embed, chars;
     int threads, layers, evals, top_k, decay, trace, orthogonal;
     uint64_t seed;
@@ -115,6 +119,10 @@ static void build_model(tdl_ctx *ctx, model *m, const options *o)
     tdl_node *e = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb");
     m->rnn = tdl_rnn(g, e, m->h0, m->c0, NULL, m->kind, H, m->layers, TDL_RNN_BATCH_FIRST,
                      (float)o->dropout, "rnn");
+    if (tdl_rnn_set_weight_dropout(g, m->rnn, (float)o->weight_drop) != TDL_OK) {
+        fprintf(stderr, "building the model failed: %s\n", tdl_last_error());
+        exit(1);
+    }
     m->h_n = tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_H);
     m->c_n = m->c0 ? tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_C) : NULL;
     tdl_node *flat = tdl_reshape(g, m->rnn, 2, (int64_t[]){-1, H});
@@ -474,6 +482,7 @@ static void parse(int argc, char **argv, options *o)
     o->lr = 0; /* 0: the cell's default (3e-3 for the LSTM, 1.2e-3 for the GRU) */
     o->clip = 1.0;
     o->dropout = 0;
+    o->weight_drop = 0;
     o->temperature = 0.8;
     o->batch = 32; /* small windows: more updates per token, which wins in 10 minutes */
     o->seq = 32;
@@ -486,6 +495,7 @@ static void parse(int argc, char **argv, options *o)
     o->top_k = 0;
     o->decay = 1;
     o->decay_from = 0.4;
+    o->final_lr = 0.05;
     o->beta2 = 0.99;      /* with the average: 2.018 vs 2.032 bits/char for the LSTM */
     o->forget_bias = NAN; /* NAN: the library's initialisation */
     o->ema = 0.999;       /* the same as 0.998 at equal speed (LSTM 2.017 vs 2.018) */
@@ -519,6 +529,8 @@ static void parse(int argc, char **argv, options *o)
             o->clip = atof(v);
         else if (!strcmp(a, "--dropout"))
             o->dropout = atof(v);
+        else if (!strcmp(a, "--weight-drop"))
+            o->weight_drop = atof(v);
         else if (!strcmp(a, "--temperature"))
             o->temperature = atof(v);
         else if (!strcmp(a, "--batch"))
@@ -541,6 +553,8 @@ static void parse(int argc, char **argv, options *o)
             o->decay = atoi(v);
         else if (!strcmp(a, "--decay-from"))
             o->decay_from = atof(v);
+        else if (!strcmp(a, "--final-lr"))
+            o->final_lr = atof(v);
         else if (!strcmp(a, "--beta2"))
             o->beta2 = atof(v);
         else if (!strcmp(a, "--orthogonal"))
@@ -573,8 +587,10 @@ static void parse(int argc, char **argv, options *o)
         o->lr = strcmp(o->cell, "gru") ? 3e-3 : 1.2e-3;
     if (o->batch < 1 || o->seq < 1 || o->hidden < 1 || o->embed < 1 || o->layers < 1 ||
         o->chars < 0 || o->evals < 0 || o->minutes < 0 || o->steps < 0 || o->lr <= 0 ||
-        o->clip < 0 || o->dropout < 0 || o->dropout >= 1 || o->temperature < 0 || o->top_k < 0 ||
-        !(o->decay_from >= 0 && o->decay_from < 1) || !(o->beta2 > 0 && o->beta2 < 1) ||
+        o->clip < 0 || o->dropout < 0 || o->dropout >= 1 ||
+        !(o->weight_drop >= 0 && o->weight_drop < 1) || o->temperature < 0 || o->top_k < 0 ||
+        !(o->decay_from >= 0 && o->decay_from < 1) || o->decay < 0 || o->decay > 2 ||
+        !(o->final_lr >= 0 && o->final_lr <= 1) || !(o->beta2 > 0 && o->beta2 < 1) ||
         !(o->ema >= 0 && o->ema < 1) || !(o->weight_decay >= 0))
         usage_exit("an option is out of range");
 }
@@ -616,11 +632,11 @@ int main(int argc, char **argv)
     }
     printf("model: embedding %lld -> %d-layer %s %lld -> dense %d; %lld parameters; "
            "batch %lld x %lld bytes, Adam %g (beta2 %g, weight decay %g), clip %g, dropout %g, "
-           "weight average %g, "
-           "%d threads\n",
+           "weight drop %g, weight average %g, %d threads\n",
            (long long)o.embed, o.layers, m.kind == TDL_RNN_GRU ? "GRU" : "LSTM",
            (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g), (long long)o.batch,
-           (long long)o.seq, o.lr, o.beta2, o.weight_decay, o.clip, o.dropout, o.ema, o.threads);
+           (long long)o.seq, o.lr, o.beta2, o.weight_decay, o.clip, o.dropout, o.weight_drop, o.ema,
+           o.threads);
 
     const double budget_s = o.minutes * 60.0;
     const int train_on = budget_s > 0 || o.steps > 0;
@@ -690,12 +706,14 @@ int main(int argc, char **argv)
                 fflush(stdout);
                 continue;
             }
-            /* constant rate for the first --decay-from of the run, then cosine decay to 5 % */
+            /* constant rate for the first --decay-from of the run, then cosine (--decay 1) or
+             * linear (--decay 2) decay to --final-lr times the rate */
             double lr = o.lr;
-            if (o.decay && frac > o.decay_from)
-                lr *= 0.05 + 0.95 * 0.5 *
-                                 (1.0 + cos(3.14159265358979 * (frac - o.decay_from) /
-                                            (1.0 - o.decay_from)));
+            if (o.decay && frac > o.decay_from) {
+                double u = (frac - o.decay_from) / (1.0 - o.decay_from);
+                double shape = o.decay == 1 ? 0.5 * (1.0 + cos(3.14159265358979 * u)) : 1.0 - u;
+                lr *= o.final_lr + (1.0 - o.final_lr) * shape;
+            }
             CHECK(tdl_optim_set(opt, TDL_OPT_LR, lr));
             if (window == per_epoch) { /* new epoch: shift the windows, start from zero state */
                 window = 0;

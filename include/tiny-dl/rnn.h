@@ -155,6 +155,28 @@ TDL_API tdl_node *tdl_rnn(tdl_graph *g, tdl_node *x, tdl_node *h0, tdl_node *c0,
 TDL_API tdl_node *tdl_rnn_final_state(tdl_graph *g, tdl_node *rnn_out, int32_t which);
 
 /**
+ * @brief Turns on DropConnect of the recurrent weights of a tdl_rnn() node (the
+ *        "weight-dropped LSTM" of AWD-LSTM): in training mode, each run multiplies
+ *        every element of every weight_hh by 0 (probability p) or 1 / (1 - p).
+ *
+ * One mask per weight and run, shared by all time steps and sequences of the
+ * batch (unlike dropout of the states, it does not disturb the recurrence
+ * step by step); the gradient uses the same mask, and the weight's gradient is
+ * masked too. Masks come from the context seed, the node and the step, not the
+ * thread count. In evaluation mode and in the step API the weights are used as
+ * they are (inverted dropout: no rescaling needed). The cost is one pass over
+ * each weight_hh per run in the forward and two in the backward.
+ * @param g       The graph of rnn_out.
+ * @param rnn_out A node returned by tdl_rnn() in g.
+ * @param p       Probability in [0, 1); 0 turns it off (the default).
+ * @return TDL_OK, TDL_ERR_INVALID_ARGUMENT (NULL graph, rnn_out not a tdl_rnn()
+ *         output of g, p outside [0, 1) or NaN), TDL_ERR_STATE (the node's gradient
+ *         is already built: call before the first tdl_backward() or tdl_grad()).
+ *         The message is in tdl_last_error() and tdl_graph_error(g).
+ */
+TDL_API tdl_status tdl_rnn_set_weight_dropout(tdl_graph *g, tdl_node *rnn_out, float p);
+
+/**
  * @brief Mean over time of each sequence, honouring its length (global average
  *        pooling over the valid steps): y[b, f] = sum over t < len[b] of x[t, b, f] / len[b].
  * @param x           float [T, B, F], or [B, T, F] when batch_first is non-zero; T concrete.

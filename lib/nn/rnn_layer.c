@@ -182,3 +182,35 @@ TDL_API tdl_node *tdl_rnn_final_state(tdl_graph *g, tdl_node *rnn_out, int32_t w
                                 rnn_out->name);
     return tdl_rnn_state_view(g, core, which);
 }
+
+TDL_API tdl_status tdl_rnn_set_weight_dropout(tdl_graph *g, tdl_node *rnn_out, float p)
+{
+    if (!g)
+        return tdl_fail(NULL, NULL, TDL_ERR_INVALID_ARGUMENT,
+                        "rnn_set_weight_dropout: graph is NULL");
+    tdl_node *core = NULL;
+    if (!rnn_out || rnn_out->graph != g || tdl_rnn_inspect(rnn_out, NULL, &core) != 0)
+        return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
+                              "rnn_set_weight_dropout: %s%s%s is not the output of tdl_rnn() in "
+                              "this graph",
+                              rnn_out ? "node '" : "NULL", rnn_out ? rnn_out->name : "",
+                              rnn_out ? "'" : "");
+    if (!(p >= 0.0f && p < 1.0f))
+        return tdl_graph_fail(g, TDL_ERR_INVALID_ARGUMENT,
+                              "rnn_set_weight_dropout '%s': p = %g is not in [0, 1)", rnn_out->name,
+                              (double)p);
+    tdl_node *w = core->inputs[0];
+    if (tdl_rnn_has_backward(g, w))
+        return tdl_graph_fail(g, TDL_ERR_STATE,
+                              "rnn_set_weight_dropout '%s': its gradient is already built; set "
+                              "weight dropout before the first tdl_backward() or tdl_grad()",
+                              rnn_out->name);
+    /* every node that carries the layer's configuration: W, the core, the output,
+     * the final-state views */
+    for (int32_t i = 0; i < g->n_nodes; ++i) {
+        tdl_node *n = g->nodes[i];
+        if (n == w || n == core || (n->n_inputs >= 1 && n->inputs[0] == core))
+            n->attrs.f[1] = p;
+    }
+    return TDL_OK;
+}

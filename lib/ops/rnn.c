@@ -66,6 +66,14 @@ void tdl_rnn_apply_dropout(tdl_exec *ex, const float *src, float *dst, int64_t n
     tdl_parallel_for(ex->kenv.pool, n, TDL_ELEMWISE_GRAIN / 4, dropout_range, &j);
 }
 
+void tdl_rnn_drop_whh(tdl_exec *ex, const tdl_node *w, const tdl_rnn_cfg *c, int64_t ld,
+                      const float *src, float *dst)
+{
+    /* a stream of its own, apart from the layer-input masks of the same step */
+    uint64_t key = tdl_mix64(tdl_rnn_dropout_key(ex, w) ^ 0x57485f44524f50ull);
+    tdl_rnn_apply_dropout(ex, src, dst, tdl_rnn_gh(c) * c->hidden, key, (int32_t)ld, c->wdrop);
+}
+
 /* The element-wise part of one step for rows [b0, b1) of the batch (rows are
  * independent, so any split over threads gives the same bits). */
 typedef struct step_job {
@@ -131,9 +139,11 @@ int64_t tdl_rnn_row_grain(const tdl_exec *ex, const tdl_rnn_cfg *c, int64_t B)
     return (B + chunks - 1) / chunks;
 }
 
-/* One layer-direction over the whole sequence. */
+/* One layer-direction over the whole sequence. whh_drop: NULL, or scratch for
+ * the dropped W_hh [GH, H] when DropConnect is on. */
 static tdl_status run_ld(tdl_exec *ex, const tdl_node *n, const tdl_rnn_cfg *c, int64_t B,
-                         int32_t l, int32_t d, const float *xin, float *out, const int32_t *len)
+                         int32_t l, int32_t d, const float *xin, float *out, const int32_t *len,
+                         float *whh_drop)
 {
     int64_t T = c->steps, N = T * B, H = c->hidden, GH = tdl_rnn_gh(c), D = tdl_rnn_d(c);
     int64_t Fl = tdl_rnn_in(c, l), ld = (int64_t)l * c->dirs + d;
@@ -146,6 +156,10 @@ static tdl_status run_ld(tdl_exec *ex, const tdl_node *n, const tdl_rnn_cfg *c, 
     tdl_rnn_saved_get(c, B, w, ld, &job.s);
     const float *w_ih = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 0)]);
     const float *w_hh = tdl_f32(n->inputs[tdl_rnn_param_index(ld, 1)]);
+    if (whh_drop) {
+        tdl_rnn_drop_whh(ex, n, c, ld, w_hh, whh_drop);
+        w_hh = whh_drop;
+    }
     float *hcur = w + wl.hcur, *ccur = w + wl.ccur, *ght = w + wl.ght;
     int lstm = tdl_rnn_is_lstm(c);
     job.c = c;
@@ -213,10 +227,17 @@ static tdl_status rnn_fwd(tdl_exec *ex, tdl_node *n)
     tdl_rnn_wlayout wl;
     tdl_rnn_wlayout_get(&c, B, &wl);
     int drop = tdl_rnn_has_xd(&c) && ex->training;
+    int wdrop = c.wdrop > 0.0f && ex->training;
     for (int64_t b = 0; b < B; ++b)
-        w[wl.meta + b] = (float)drop;
+        w[wl.meta + b] = (float)((drop ? TDL_RNN_META_XD : 0) | (wdrop ? TDL_RNN_META_WD : 0));
     memset(w + wl.ccur, 0, sizeof(float) * (size_t)(B * c.hidden));
     uint64_t key = drop ? tdl_rnn_dropout_key(ex, n) : 0;
+    size_t whh_bytes = sizeof(float) * (size_t)(tdl_rnn_gh(&c) * c.hidden);
+    float *whh_drop = wdrop ? tdl_alloc_aligned(ex->ctx, whh_bytes) : NULL;
+    if (wdrop && !whh_drop)
+        return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
+                              "rnn '%s': out of memory for the dropped recurrent weights", n->name);
+    tdl_status st = TDL_OK;
     for (int32_t l = 0; l < c.layers; ++l) {
         const float *xin = tdl_f32(x);
         if (l > 0) {
@@ -233,13 +254,13 @@ static tdl_status rnn_fwd(tdl_exec *ex, tdl_node *n)
             }
         }
         float *out = l == c.layers - 1 ? w : w + wl.outs + (int64_t)l * N * D;
-        for (int32_t d = 0; d < c.dirs; ++d) {
-            tdl_status st = run_ld(ex, n, &c, B, l, d, xin, out, len);
-            if (st != TDL_OK)
-                return st;
-        }
+        for (int32_t d = 0; d < c.dirs && st == TDL_OK; ++d)
+            st = run_ld(ex, n, &c, B, l, d, xin, out, len, whh_drop);
+        if (st != TDL_OK)
+            break;
     }
-    return TDL_OK;
+    tdl_free_aligned(ex->ctx, whh_drop);
+    return st;
 }
 
 static const tdl_op_def op_rnn = {TDL_OPID_RNN, "rnn", 0, rnn_fwd, NULL};

@@ -134,8 +134,9 @@ static void bstep_state(void *arg, int64_t b0, int64_t b1)
     }
 }
 
+/* whh_drop: NULL, or scratch for the dropped W_hh when the forward dropped it. */
 static tdl_status bptt_ld(tdl_exec *ex, tdl_node *n, const tdl_rnn_cfg *c, int64_t B, int32_t l,
-                          int32_t d, const float *dY, const int32_t *len)
+                          int32_t d, const float *dY, const int32_t *len, float *whh_drop)
 {
     int64_t T = c->steps, N = T * B, H = c->hidden, GH = tdl_rnn_gh(c);
     int64_t ld = (int64_t)l * c->dirs + d;
@@ -162,6 +163,10 @@ static tdl_status bptt_ld(tdl_exec *ex, tdl_node *n, const tdl_rnn_cfg *c, int64
     float *rt = o + dl.rt;
     j.rt = rt;
     const float *w_hh = bparam(n, ld, 1);
+    if (whh_drop) {
+        tdl_rnn_drop_whh(ex, n->inputs[1], c, ld, w_hh, whh_drop);
+        w_hh = whh_drop;
+    }
     int64_t grain = tdl_rnn_row_grain(ex, c, B);
     memcpy(j.dh, dcore + tdl_rnn_off_ht(c, B) + ld * B * H, sizeof(float) * (size_t)(B * H));
     if (lstm)
@@ -212,19 +217,28 @@ static tdl_status bwd_fwd(tdl_exec *ex, tdl_node *n)
     tdl_rnn_dlayout_get(&c, B, &dl);
     tdl_rnn_wlayout wl;
     tdl_rnn_wlayout_get(&c, B, &wl);
-    int dropped = tdl_rnn_has_xd(&c) && w[wl.meta] != 0.0f;
+    int meta = (int)w[wl.meta];
+    int dropped = tdl_rnn_has_xd(&c) && (meta & TDL_RNN_META_XD);
     uint64_t key = dropped ? tdl_rnn_dropout_key(ex, wn) : 0;
+    int wdropped = (meta & TDL_RNN_META_WD) != 0;
+    float *whh_drop =
+        wdropped ? tdl_alloc_aligned(ex->ctx, sizeof(float) * (size_t)(GH * c.hidden)) : NULL;
+    if (wdropped && !whh_drop)
+        return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
+                              "rnn_backward of '%s': out of memory for the dropped recurrent "
+                              "weights",
+                              wn->name);
+    tdl_status st = TDL_OK;
     /* x's gradient is skipped when nothing needs it (x is not trainable) */
     const tdl_node *dxn =
         n->attrs.i[TDL_RNN_ATTR_DXNODE] > 0 ? ex->g->nodes[n->attrs.i[TDL_RNN_ATTR_DXNODE]] : NULL;
     int want_dx = !dxn || !(dxn->flags & TDL_NODE_DEAD);
     for (int32_t l = c.layers - 1; l >= 0; --l) {
         const float *dY = l == c.layers - 1 ? tdl_f32(n->inputs[0]) : o + dl.dy + (l % 2) * N * D;
-        for (int32_t d = 0; d < c.dirs; ++d) {
-            tdl_status st = bptt_ld(ex, n, &c, B, l, d, dY, len);
-            if (st != TDL_OK)
-                return st;
-        }
+        for (int32_t d = 0; d < c.dirs && st == TDL_OK; ++d)
+            st = bptt_ld(ex, n, &c, B, l, d, dY, len, whh_drop);
+        if (st != TDL_OK)
+            break;
         /* gradient of the layer's input: sum over directions of dgates W_ih */
         int64_t Fl = tdl_rnn_in(&c, l);
         float *dst = l == 0 ? o + dl.dx : o + dl.dy + ((l - 1) % 2) * N * D;
@@ -235,14 +249,19 @@ static tdl_status bwd_fwd(tdl_exec *ex, tdl_node *n)
         for (int32_t d = 0; d < c.dirs; ++d) {
             int64_t ld = (int64_t)l * c.dirs + d;
             if (tdlk_sgemm(&ex->kenv, 0, 0, N, Fl, GH, 1.0f, o + dl.dg + ld * dl.dg_ld, dl.ldg,
-                           bparam(n, ld, 0), Fl, d == 0 ? 0.0f : 1.0f, dst, Fl) != 0)
-                return tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
-                                      "rnn_backward '%s': out of memory for GEMM", n->name);
+                           bparam(n, ld, 0), Fl, d == 0 ? 0.0f : 1.0f, dst, Fl) != 0) {
+                st = tdl_graph_fail(ex->g, TDL_ERR_OUT_OF_MEMORY,
+                                    "rnn_backward '%s': out of memory for GEMM", n->name);
+                break;
+            }
         }
+        if (st != TDL_OK)
+            break;
         if (l > 0 && dropped)
             tdl_rnn_apply_dropout(ex, dst, dst, N * D, key, l, c.dropout);
     }
-    return TDL_OK;
+    tdl_free_aligned(ex->ctx, whh_drop);
+    return st;
 }
 
 static const tdl_op_def op_bwd = {TDL_OPID_RNN_BACKWARD, "rnn_backward", 0, bwd_fwd, NULL};
@@ -279,6 +298,10 @@ static tdl_status wgrad_fwd(tdl_exec *ex, tdl_node *n)
         tdl_rnn_saved s;
         tdl_rnn_saved_get(&c, B, tdl_f32(n->inputs[1]), ld, &s);
         rc = tdlk_sgemm(&ex->kenv, 1, 0, GH, H, N, 1.0f, dgh, dl.ldg, s.hp, H, 0.0f, out, H);
+        tdl_rnn_wlayout wl;
+        tdl_rnn_wlayout_get(&c, B, &wl);
+        if (rc == 0 && ((int)tdl_f32(n->inputs[1])[wl.meta] & TDL_RNN_META_WD))
+            tdl_rnn_drop_whh(ex, n->inputs[1], &c, ld, out, out); /* d(W * m) / dW = m */
     } else {
         /* column sums in row order */
         const float *src = which == 2 ? dgx : dgh;
@@ -317,6 +340,16 @@ static tdl_status dstate_fwd(tdl_exec *ex, tdl_node *n)
 
 static const tdl_op_def op_dstate = {TDL_OPID_RNN_STATE_GRAD, "rnn_state_grad", 0, dstate_fwd,
                                      NULL};
+
+int tdl_rnn_has_backward(const tdl_graph *g, const tdl_node *w)
+{
+    for (int32_t i = 0; i < g->n_nodes; ++i) {
+        const tdl_node *n = g->nodes[i];
+        if (n->op == &op_bwd && n->inputs[1] == w)
+            return 1;
+    }
+    return 0;
+}
 
 int tdl_rnn_core_grad(tdl_graph *g, tdl_node *core, tdl_node *dcore, tdl_node **dx)
 {

@@ -18,6 +18,7 @@ void tdl_rnn_cfg_to_attrs(const tdl_rnn_cfg *c, tdl_attrs *a)
     a->i[6] = c->input;
     a->i[7] = c->steps;
     a->f[0] = c->dropout;
+    a->f[1] = c->wdrop;
 }
 
 void tdl_rnn_cfg_from_attrs(const tdl_attrs *a, tdl_rnn_cfg *c)
@@ -34,6 +35,7 @@ void tdl_rnn_cfg_from_attrs(const tdl_attrs *a, tdl_rnn_cfg *c)
     c->input = a->i[6];
     c->steps = a->i[7];
     c->dropout = a->f[0];
+    c->wdrop = a->f[1];
 }
 
 void tdl_rnn_cell_row(const tdl_rnn_cfg *c, float *g, const float *hn, const float *h_prev,

@@ -36,7 +36,8 @@ typedef struct tdl_rnn_cfg {
     int64_t hidden; /* H */
     int64_t input;  /* F */
     int64_t steps;  /* T */
-    float dropout;
+    float dropout;  /* between layers (inverted dropout of each layer's input but the first) */
+    float wdrop;    /* DropConnect of every W_hh (one mask per run, shared by all steps) */
 } tdl_rnn_cfg;
 
 /* Attribute slots after the configuration. */
@@ -133,7 +134,13 @@ static inline int tdl_rnn_has_xd(const tdl_rnn_cfg *c)
     return c->dropout > 0.0f && c->layers > 1;
 }
 
-/* W's layout. Per-step scratch: hcur [B, H], ccur [B, H], ght [GH, B], meta [B]. */
+/* W's layout. Per-step scratch: hcur [B, H], ccur [B, H], ght [GH, B], meta [B]
+ * (what the forward did, for its gradient: the TDL_RNN_META_* bits, as a float). */
+enum {
+    TDL_RNN_META_XD = 1, /* layer inputs were dropped */
+    TDL_RNN_META_WD = 2  /* W_hh was dropped (DropConnect) */
+};
+
 typedef struct tdl_rnn_wlayout {
     int64_t saved;    /* first saved block */
     int64_t saved_ld; /* floats per layer-direction block */
@@ -270,6 +277,13 @@ uint64_t tdl_rnn_dropout_key(const tdl_exec *ex, const tdl_node *w);
 float tdl_rnn_dropout_mask(uint64_t key, int32_t l, int64_t i, float p);
 void tdl_rnn_apply_dropout(tdl_exec *ex, const float *src, float *dst, int64_t n, uint64_t key,
                            int32_t l, float p);
+/* DropConnect of layer-direction ld's W_hh [GH, H]: dst = src * its mask for this
+ * run (src may be dst). The forward drops the weight, the backward the same
+ * weight and the weight's gradient, all from W's node w and the step. */
+void tdl_rnn_drop_whh(tdl_exec *ex, const tdl_node *w, const tdl_rnn_cfg *c, int64_t ld,
+                      const float *src, float *dst);
+/* Non-zero when the gradient nodes of W's node w have been built. */
+int tdl_rnn_has_backward(const tdl_graph *g, const tdl_node *w);
 /* Rows of the batch per chunk of the per-step element-wise work. */
 int64_t tdl_rnn_row_grain(const tdl_exec *ex, const tdl_rnn_cfg *c, int64_t B);
 

@@ -1,7 +1,8 @@
 /* Sequence ops (rnn.h): the fused recurrent layers against a plain reference
  * written here in double (RNN tanh/relu, LSTM, GRU; 1 and 2 layers,
  * bidirectional, h0/c0, lengths, batch-first), finite-difference gradient
- * checks for x, h0, c0 and every parameter, dropout between layers, the step
+ * checks for x, h0, c0 and every parameter, dropout between layers and of the
+ * recurrent weights (DropConnect), running out of memory mid-run, the step
  * API against the full-sequence op, bit-identical results for 1 and 3
  * threads, masked mean over time, sampling from logits, and bad inputs.
  *
@@ -359,53 +360,91 @@ static void test_gradients(void **state)
 }
 
 /* A gradient check with the dropout masks pinned: every forward of the check
- * reuses the step of the first one (g->step), so the masks do not change. */
-static void test_dropout(void **state)
+ * reuses the step of the first one (g->step), so the masks do not change.
+ * dropout: between layers; wdrop: DropConnect of every W_hh. With DropConnect,
+ * the training-mode output must also equal the reference run with the masked
+ * W_hh, the mask read off W_hh's gradient (exactly zero where dropped). */
+static void dropout_case(const rcase *c, float dropout, float wdrop)
 {
-    (void)state;
-    rcase c = {TDL_RNN_LSTM, 3, 1, 0, 1, 1, 1, 0, 3, 2, 3, 4};
+    char what[160];
+    case_str(c, what, sizeof what);
+    int64_t LD = (int64_t)c->layers * (c->bidir ? 2 : 1), GH = gates_of(c->kind) * c->H;
+    int64_t D = (c->bidir ? 2 : 1) * c->H, ny = c->T * c->B * D;
     fx f;
     fx_open(&f);
-    int64_t xs[3], ss[3] = {6, 2, 4};
-    x_shape(&c, c.B, xs);
+    int64_t xs[3], ss[3] = {LD, c->B, c->H};
+    x_shape(c, c->B, xs);
     tdl_node *x = BUILT(f.g, test_param(f.g, "x", 3, xs, -1.2f, 1.2f));
     tdl_node *h0 = BUILT(f.g, test_param(f.g, "h0", 3, ss, -0.8f, 0.8f));
-    tdl_node *c0 = BUILT(f.g, test_param(f.g, "c0", 3, ss, -0.8f, 0.8f));
-    tdl_node *ln = BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &c.B));
-    tdl_node *y =
-        BUILT(f.g, tdl_rnn(f.g, x, h0, c0, ln, c.kind, c.H, c.layers, case_flags(&c), 0.4f, "rnn"));
+    tdl_node *c0 = c->use_c0 ? BUILT(f.g, test_param(f.g, "c0", 3, ss, -0.8f, 0.8f)) : NULL;
+    tdl_node *ln = BUILT(f.g, tdl_input(f.g, "len", TDL_I32, 1, &c->B));
+    tdl_node *y = BUILT(
+        f.g, tdl_rnn(f.g, x, h0, c0, ln, c->kind, c->H, c->layers, case_flags(c), dropout, "rnn"));
+    assert_int_equal(tdl_rnn_set_weight_dropout(f.g, y, wdrop), TDL_OK);
     randomize_params(f.g, "rnn.", -0.7f, 0.7f, 41);
     tdl_node *loss = BUILT(f.g, test_weighted_sum(f.g, y, 42));
-    int32_t lv[2] = {3, 2};
-    TDL_OK_OR_FAIL(tdl_feed(f.g, ln, lv, 1, &c.B));
+    int32_t lv[2] = {(int32_t)c->T, (int32_t)c->T - 1};
+    TDL_OK_OR_FAIL(tdl_feed(f.g, ln, lv, 1, &c->B));
     TDL_OK_OR_FAIL(tdl_graph_compile(f.g));
 
     /* eval mode: dropout off, the output equals the same layer without dropout */
     TDL_OK_OR_FAIL(tdl_graph_set_training(f.g, 0));
     TDL_OK_OR_FAIL(tdl_forward(f.g));
-    float ye[3 * 2 * 8], yt[3 * 2 * 8], yt2[3 * 2 * 8];
-    read_node(y, ye, 48);
+    float *ye = malloc(sizeof(float) * (size_t)ny), *yt = malloc(sizeof(float) * (size_t)ny),
+          *yt2 = malloc(sizeof(float) * (size_t)ny);
+    double *ry = malloc(sizeof(double) * (size_t)ny), rh[64], rc[64];
+    read_node(y, ye, ny);
     float *P[4 * 6];
-    find_params(f.g, "rnn", &c, P);
-    double ry[48], rh[48], rc[48];
-    ref_rnn(&c, tdl_param_data(x), tdl_param_data(h0), tdl_param_data(c0), lv, P, ry, rh, rc);
-    check_close("dropout, eval mode", ye, ry, 48, 1e-5, 2e-5);
+    find_params(f.g, "rnn", c, P);
+    ref_rnn(c, tdl_param_data(x), tdl_param_data(h0), c0 ? tdl_param_data(c0) : NULL, lv, P, ry, rh,
+            rc);
+    check_close("dropout, eval mode", ye, ry, ny, 1e-5, 2e-5);
 
     /* training mode: masks change the output, reproducibly for a given step */
     TDL_OK_OR_FAIL(tdl_graph_set_training(f.g, 1));
     uint64_t s0 = f.g->step;
     TDL_OK_OR_FAIL(tdl_forward(f.g));
-    read_node(y, yt, 48);
+    read_node(y, yt, ny);
     f.g->step = s0;
     TDL_OK_OR_FAIL(tdl_forward(f.g));
-    read_node(y, yt2, 48);
-    assert_memory_equal(yt, yt2, sizeof yt);
-    assert_true(memcmp(ye, yt, sizeof ye) != 0);
+    read_node(y, yt2, ny);
+    assert_memory_equal(yt, yt2, sizeof(float) * (size_t)ny);
+    assert_true(memcmp(ye, yt, sizeof(float) * (size_t)ny) != 0);
 
     /* gradients with the masks of step s0 + 1 */
     f.g->step = s0;
     TDL_OK_OR_FAIL(tdl_forward(f.g));
     TDL_OK_OR_FAIL(tdl_backward(f.g, loss));
+    if (wdrop > 0.0f && dropout == 0.0f) {
+        float *Pm[4 * 6];
+        int64_t dropped = 0, total = 0;
+        for (int64_t ld = 0; ld < LD; ++ld) {
+            for (int k = 0; k < 4; ++k)
+                Pm[4 * ld + k] = P[4 * ld + k];
+            char nm[64];
+            snprintf(nm, sizeof nm, "rnn.weight_hh_l%lld%s", (long long)(ld / (c->bidir ? 2 : 1)),
+                     c->bidir && ld % 2 ? "_reverse" : "");
+            const float *gw = tdl_param_grad(tdl_graph_find(f.g, nm));
+            float *m = malloc(sizeof(float) * (size_t)(GH * c->H));
+            for (int64_t i = 0; i < GH * c->H; ++i) {
+                m[i] = gw[i] == 0.0f ? 0.0f : P[4 * ld + 1][i] / (1.0f - wdrop);
+                dropped += gw[i] == 0.0f;
+            }
+            total += GH * c->H;
+            Pm[4 * ld + 1] = m;
+        }
+        /* the share dropped is p, give or take a few standard deviations */
+        double share = (double)dropped / (double)total;
+        if (fabs(share - wdrop) > 4.0 * sqrt(wdrop * (1.0 - wdrop) / (double)total) + 0.02)
+            fail_msg("%s: %lld of %lld recurrent weights dropped, p = %g", what, (long long)dropped,
+                     (long long)total, (double)wdrop);
+        ref_rnn(c, tdl_param_data(x), tdl_param_data(h0), c0 ? tdl_param_data(c0) : NULL, lv, Pm,
+                ry, rh, rc);
+        read_node(y, yt, ny);
+        check_close("weight dropout, training mode", yt, ry, ny, 1e-5, 2e-5);
+        for (int64_t ld = 0; ld < LD; ++ld)
+            free(Pm[4 * ld + 1]);
+    }
     int bad = 0;
     for (int64_t p = 0; p < tdl_graph_param_count(f.g); ++p) {
         tdl_node *param = tdl_graph_param(f.g, p);
@@ -429,15 +468,92 @@ static void test_dropout(void **state)
             double num = ((double)lp - lm) / (2.0 * EPS), a = ana[i];
             if (!(fabs(num - a) <= ATOL + RTOL * fmax(fabs(num), fabs(a)))) {
                 if (bad < 5)
-                    print_error("dropout gradcheck '%s'[%lld]: analytic %.6g numeric %.6g\n",
-                                tdl_node_name(param), (long long)i, a, num);
+                    print_error("%s: dropout gradcheck '%s'[%lld]: analytic %.6g numeric %.6g\n",
+                                what, tdl_node_name(param), (long long)i, a, num);
                 bad++;
             }
         }
         free(ana);
     }
     assert_int_equal(bad, 0);
+    free(ye);
+    free(yt);
+    free(yt2);
+    free(ry);
     fx_close(&f);
+}
+
+static void test_dropout(void **state)
+{
+    (void)state;
+    /* kind layers bidir bf h0 c0 len sym  T  B  F  H */
+    rcase lstm3 = {TDL_RNN_LSTM, 3, 1, 0, 1, 1, 1, 0, 3, 2, 3, 4};
+    dropout_case(&lstm3, 0.4f, 0.0f);
+}
+
+static void test_weight_dropout(void **state)
+{
+    (void)state;
+    /* kind layers bidir bf h0 c0 len sym  T  B  F  H */
+    rcase gru = {TDL_RNN_GRU, 2, 1, 1, 1, 0, 1, 0, 3, 2, 3, 5};
+    rcase lstm = {TDL_RNN_LSTM, 2, 0, 0, 1, 1, 1, 0, 4, 2, 3, 4};
+    rcase tanh1 = {TDL_RNN_TANH, 1, 0, 0, 1, 0, 1, 0, 3, 2, 3, 6};
+    dropout_case(&gru, 0.0f, 0.3f);
+    dropout_case(&lstm, 0.0f, 0.25f);
+    dropout_case(&tanh1, 0.0f, 0.5f);
+    dropout_case(&lstm, 0.3f, 0.2f); /* both at once */
+}
+
+/* Every allocation of a training run with both kinds of dropout fails in turn: each
+ * failure is TDL_ERR_OUT_OF_MEMORY, leaks nothing, and the run then succeeds. */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    int scratch_failures = 0;
+    for (int64_t k = 1; k < 60; ++k) {
+        test_alloc al;
+        tdl_ctx *ctx = test_ctx_with_alloc(&al, 0);
+        assert_non_null(ctx);
+        TDL_OK_OR_FAIL(tdl_ctx_set_threads(ctx, 2));
+        tdl_graph *g = NULL;
+        TDL_OK_OR_FAIL(tdl_graph_create(ctx, &g));
+        const int64_t xs[3] = {5, TDL_BATCH, 3};
+        tdl_node *x = BUILT(g, tdl_input(g, "x", TDL_F32, 3, xs));
+        tdl_node *y = BUILT(g, tdl_rnn(g, x, NULL, NULL, NULL, TDL_RNN_GRU, 6, 2, 0, 0.2f, "gru"));
+        TDL_OK_OR_FAIL(tdl_rnn_set_weight_dropout(g, y, 0.3f));
+        tdl_node *loss = BUILT(g, tdl_mean(g, tdl_mul(g, y, y), 0, NULL, 0));
+        TDL_OK_OR_FAIL(tdl_graph_compile(g));
+        TDL_OK_OR_FAIL(tdl_build_gradients(g, loss));
+        float xv[5 * 2 * 3];
+        test_fill_uniform(xv, 30, -1, 1, 8);
+        const int64_t xf[3] = {5, 2, 3};
+        TDL_OK_OR_FAIL(tdl_feed(g, x, xv, 3, xf));
+        al.fail_at = al.calls + k;
+        tdl_status st = tdl_forward(g);
+        if (st == TDL_OK)
+            st = tdl_backward(g, loss);
+        int done = al.failed == 0;
+        if (!done) {
+            assert_int_equal(st, TDL_ERR_OUT_OF_MEMORY);
+            const char *msg = tdl_graph_error(g);
+            if (strstr(msg, "dropped recurrent weights")) {
+                scratch_failures++;
+                check_contains(msg, "'gru");
+            }
+            /* the graph is still usable once memory is back */
+            al.fail_at = 0;
+            TDL_OK_OR_FAIL(tdl_forward(g));
+            TDL_OK_OR_FAIL(tdl_backward(g, loss));
+        } else {
+            assert_int_equal(st, TDL_OK);
+        }
+        tdl_graph_destroy(g);
+        tdl_ctx_destroy(ctx);
+        assert_int_equal(al.live, 0);
+        if (done)
+            break;
+    }
+    assert_true(scratch_failures >= 2); /* the forward's and the backward's */
 }
 
 /* ---------------- the step API ---------------- */
@@ -992,6 +1108,37 @@ static void test_bad_inputs(void **state)
     check_contains(tdl_graph_error(f.g), "not the output of tdl_rnn()");
     fx_close(&f);
 
+    /* weight dropout: NULL graph or node, not an rnn output (or of another graph), p outside
+     * [0, 1) or NaN, gradient already built */
+    fx_open(&f);
+    x = BUILT(f.g, tdl_input(f.g, "x", TDL_F32, 3, xs));
+    y = BUILT(f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_GRU, 5, 1, 0, 0, "g"));
+    assert_int_equal(tdl_rnn_set_weight_dropout(NULL, y, 0.1f), TDL_ERR_INVALID_ARGUMENT);
+    check_contains(tdl_last_error(), "graph is NULL");
+    assert_int_equal(tdl_rnn_set_weight_dropout(f.g, NULL, 0.1f), TDL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(tdl_rnn_set_weight_dropout(f.g, x, 0.1f), TDL_ERR_INVALID_ARGUMENT);
+    check_contains(tdl_graph_error(f.g), "not the output of tdl_rnn()");
+    const float bad_p[4] = {1.0f, -0.1f, NAN, INFINITY};
+    for (int i = 0; i < 4; ++i) {
+        assert_int_equal(tdl_rnn_set_weight_dropout(f.g, y, bad_p[i]), TDL_ERR_INVALID_ARGUMENT);
+        check_contains(tdl_graph_error(f.g), "not in [0, 1)");
+    }
+    assert_int_equal(tdl_graph_status(f.g), TDL_OK); /* not sticky: the graph is still usable */
+    fx other;
+    fx_open(&other);
+    assert_int_equal(tdl_rnn_set_weight_dropout(other.g, y, 0.1f), TDL_ERR_INVALID_ARGUMENT);
+    fx_close(&other);
+    fx_close(&f);
+    fx_open(&f);
+    int64_t wps[3] = {2, 1, 3};
+    x = BUILT(f.g, test_param(f.g, "xw", 3, wps, -1, 1));
+    y = BUILT(f.g, tdl_rnn(f.g, x, NULL, NULL, NULL, TDL_RNN_LSTM, 2, 1, 0, 0, "l"));
+    assert_int_equal(tdl_rnn_set_weight_dropout(f.g, y, 0.2f), TDL_OK);
+    BUILT(f.g, tdl_grad(f.g, BUILT(f.g, test_weighted_sum(f.g, y, 3)), x));
+    assert_int_equal(tdl_rnn_set_weight_dropout(f.g, y, 0.3f), TDL_ERR_STATE);
+    check_contains(tdl_graph_error(f.g), "already built");
+    fx_close(&f);
+
     /* second derivatives through the recurrence are not supported */
     fx_open(&f);
     int64_t ps[3] = {2, 1, 3};
@@ -1091,6 +1238,8 @@ int main(void)
         cmocka_unit_test(test_forward_values),
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_weight_dropout),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_step_api),
         cmocka_unit_test(test_step_reset_reloads),
         cmocka_unit_test(test_threads_bit_identical),

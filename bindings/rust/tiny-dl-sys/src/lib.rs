@@ -502,6 +502,8 @@ extern "C" {
     ) -> *mut tdl_node;
     pub fn tdl_rnn_final_state(g: *mut tdl_graph, rnn_out: *mut tdl_node, which: i32)
         -> *mut tdl_node;
+    pub fn tdl_rnn_set_weight_dropout(g: *mut tdl_graph, rnn_out: *mut tdl_node, p: f32)
+        -> tdl_status;
     pub fn tdl_masked_mean_time(
         g: *mut tdl_graph,
         x: *mut tdl_node,

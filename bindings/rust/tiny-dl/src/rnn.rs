@@ -137,6 +137,14 @@ impl<'c> Graph<'c> {
         self.wrap(raw, &[rnn_out], false)
     }
 
+    /// DropConnect on the recurrent weights of an [`rnn`](Graph::rnn) node: in training,
+    /// each run drops every element of every weight_hh with probability `p` (one mask per
+    /// run, shared by all steps). Before the first backward pass; 0 turns it off.
+    pub fn rnn_set_weight_dropout(&self, rnn_out: Node<'_>, p: f32) -> Result<()> {
+        self.own(&rnn_out)?;
+        check(unsafe { sys::tdl_rnn_set_weight_dropout(self.as_ptr(), rnn_out.raw.as_ptr(), p) })
+    }
+
     /// Mean over the valid time steps of each sequence: [B, F].
     pub fn masked_mean_time<'g>(&'g self, x: Node<'_>, lengths: Option<Node<'_>>,
                                 batch_first: bool) -> Result<Node<'g>> {

@@ -89,3 +89,27 @@ fn sampling_is_deterministic() -> tiny_dl::Result<()> {
     assert_eq!(err.kind(), tiny_dl::ErrorKind::InvalidArgument);
     Ok(())
 }
+
+#[test]
+fn weight_dropout_changes_training_runs_only() -> tiny_dl::Result<()> {
+    let ctx = Context::new()?;
+    ctx.set_seed(5)?;
+    let g = ctx.graph()?;
+    let x = g.input("x", DType::F32, &[4, BATCH, 3])?;
+    let seq = g.rnn(x, None, None, None, &RnnConfig::new(RnnKind::Gru, 8), "gru")?;
+    let err = g.rnn_set_weight_dropout(seq, 1.0).unwrap_err();
+    assert_eq!(err.kind(), tiny_dl::ErrorKind::InvalidArgument);
+    assert!(g.rnn_set_weight_dropout(x, 0.5).is_err()); // not an RNN output
+    g.rnn_set_weight_dropout(seq, 0.5)?;
+    g.compile()?;
+    let xs: Vec<f32> = (0..24).map(|i| (i as f32 * 0.37).sin()).collect();
+    g.feed(x, &xs, &[4, 2, 3])?;
+    g.set_training(false)?;
+    g.run(seq)?;
+    let eval = seq.read::<f32>()?;
+    g.set_training(true)?;
+    g.run(seq)?;
+    let train = seq.read::<f32>()?;
+    assert_ne!(eval, train);
+    Ok(())
+}
