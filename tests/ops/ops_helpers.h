@@ -114,4 +114,49 @@ static inline void push_from_zero(float *x, int64_t n, float gap)
             x[i] = x[i] < 0 ? x[i] - gap : x[i] + gap;
 }
 
+/* Out-of-memory sweep: for k = 1, 2, ... builds a fresh graph with `build` (which builds,
+ * compiles, builds the gradient of and feeds a model, and returns its loss; what it feeds
+ * must outlive the call, as tdl_feed() binds memory without copying) in a 2-thread context
+ * whose k-th allocation from then on fails, then runs forward + backward. A run that hits
+ * the failure must return TDL_ERR_OUT_OF_MEMORY, and `on_failure` (may be NULL) then
+ * inspects the graph, with memory back; nothing may leak. Stops at the first run in which
+ * no allocation fails; returns the number of failed runs. */
+typedef tdl_node *(*oom_build_fn)(tdl_graph *g);
+typedef void (*oom_check_fn)(tdl_graph *g, tdl_node *loss, void *user);
+
+static inline int oom_sweep(int64_t max_k, oom_build_fn build, oom_check_fn on_failure, void *user)
+{
+    int failures = 0;
+    for (int64_t k = 1; k < max_k; ++k) {
+        test_alloc al;
+        tdl_ctx *ctx = test_ctx_with_alloc(&al, 0);
+        assert_non_null(ctx);
+        TDL_OK_OR_FAIL(tdl_ctx_set_threads(ctx, 2));
+        tdl_graph *g = NULL;
+        TDL_OK_OR_FAIL(tdl_graph_create(ctx, &g));
+        tdl_node *loss = build(g);
+        al.fail_at = al.calls + k;
+        tdl_status st = tdl_forward(g);
+        if (st == TDL_OK)
+            st = tdl_backward(g, loss);
+        int done = al.failed == 0;
+        if (!done) {
+            assert_int_equal(st, TDL_ERR_OUT_OF_MEMORY);
+            failures++;
+            if (on_failure) {
+                al.fail_at = 0;
+                on_failure(g, loss, user);
+            }
+        } else {
+            assert_int_equal(st, TDL_OK);
+        }
+        tdl_graph_destroy(g);
+        tdl_ctx_destroy(ctx);
+        assert_int_equal(al.live, 0);
+        if (done)
+            break;
+    }
+    return failures;
+}
+
 #endif

@@ -505,54 +505,40 @@ static void test_weight_dropout(void **state)
 }
 
 /* Every allocation of a training run with both kinds of dropout fails in turn: each
- * failure is TDL_ERR_OUT_OF_MEMORY, leaks nothing, and the run then succeeds. */
+ * failure is TDL_ERR_OUT_OF_MEMORY, leaks nothing, and the graph then runs again. */
+static tdl_node *oom_rnn_model(tdl_graph *g)
+{
+    const int64_t xs[3] = {5, TDL_BATCH, 3};
+    tdl_node *x = BUILT(g, tdl_input(g, "x", TDL_F32, 3, xs));
+    tdl_node *y = BUILT(g, tdl_rnn(g, x, NULL, NULL, NULL, TDL_RNN_GRU, 6, 2, 0, 0.2f, "gru"));
+    TDL_OK_OR_FAIL(tdl_rnn_set_weight_dropout(g, y, 0.3f));
+    tdl_node *loss = BUILT(g, tdl_mean(g, tdl_mul(g, y, y), 0, NULL, 0));
+    TDL_OK_OR_FAIL(tdl_graph_compile(g));
+    TDL_OK_OR_FAIL(tdl_build_gradients(g, loss));
+    static float xv[5 * 2 * 3]; /* static: the graph reads fed data in place until the run */
+    test_fill_uniform(xv, 30, -1, 1, 8);
+    const int64_t xf[3] = {5, 2, 3};
+    TDL_OK_OR_FAIL(tdl_feed(g, x, xv, 3, xf));
+    return loss;
+}
+
+static void oom_rnn_check(tdl_graph *g, tdl_node *loss, void *user)
+{
+    const char *msg = tdl_graph_error(g);
+    if (strstr(msg, "dropped recurrent weights")) {
+        ++*(int *)user;
+        check_contains(msg, "'gru");
+    }
+    /* the graph is still usable once memory is back */
+    TDL_OK_OR_FAIL(tdl_forward(g));
+    TDL_OK_OR_FAIL(tdl_backward(g, loss));
+}
+
 static void test_out_of_memory(void **state)
 {
     (void)state;
     int scratch_failures = 0;
-    for (int64_t k = 1; k < 60; ++k) {
-        test_alloc al;
-        tdl_ctx *ctx = test_ctx_with_alloc(&al, 0);
-        assert_non_null(ctx);
-        TDL_OK_OR_FAIL(tdl_ctx_set_threads(ctx, 2));
-        tdl_graph *g = NULL;
-        TDL_OK_OR_FAIL(tdl_graph_create(ctx, &g));
-        const int64_t xs[3] = {5, TDL_BATCH, 3};
-        tdl_node *x = BUILT(g, tdl_input(g, "x", TDL_F32, 3, xs));
-        tdl_node *y = BUILT(g, tdl_rnn(g, x, NULL, NULL, NULL, TDL_RNN_GRU, 6, 2, 0, 0.2f, "gru"));
-        TDL_OK_OR_FAIL(tdl_rnn_set_weight_dropout(g, y, 0.3f));
-        tdl_node *loss = BUILT(g, tdl_mean(g, tdl_mul(g, y, y), 0, NULL, 0));
-        TDL_OK_OR_FAIL(tdl_graph_compile(g));
-        TDL_OK_OR_FAIL(tdl_build_gradients(g, loss));
-        float xv[5 * 2 * 3];
-        test_fill_uniform(xv, 30, -1, 1, 8);
-        const int64_t xf[3] = {5, 2, 3};
-        TDL_OK_OR_FAIL(tdl_feed(g, x, xv, 3, xf));
-        al.fail_at = al.calls + k;
-        tdl_status st = tdl_forward(g);
-        if (st == TDL_OK)
-            st = tdl_backward(g, loss);
-        int done = al.failed == 0;
-        if (!done) {
-            assert_int_equal(st, TDL_ERR_OUT_OF_MEMORY);
-            const char *msg = tdl_graph_error(g);
-            if (strstr(msg, "dropped recurrent weights")) {
-                scratch_failures++;
-                check_contains(msg, "'gru");
-            }
-            /* the graph is still usable once memory is back */
-            al.fail_at = 0;
-            TDL_OK_OR_FAIL(tdl_forward(g));
-            TDL_OK_OR_FAIL(tdl_backward(g, loss));
-        } else {
-            assert_int_equal(st, TDL_OK);
-        }
-        tdl_graph_destroy(g);
-        tdl_ctx_destroy(ctx);
-        assert_int_equal(al.live, 0);
-        if (done)
-            break;
-    }
+    oom_sweep(60, oom_rnn_model, oom_rnn_check, &scratch_failures);
     assert_true(scratch_failures >= 2); /* the forward's and the backward's */
 }
 
