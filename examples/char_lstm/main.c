@@ -11,7 +11,7 @@
  *             [--hidden N] [--layers N] [--embed N] [--evals N] [--decay 0|1|2]
  *             [--decay-from F] [--final-lr F]
  *             [--beta2 X] [--ema X] [--weight-decay X] [--forget-bias X] [--orthogonal 0|1]
- *             [--trace N]
+ *             [--skip 0|1] [--trace N]
  *             [--data DIR] [--out DIR] [--load FILE]
  *             [--prompt TEXT] [--temperature X] [--top-k N] [--chars N]
  *
@@ -23,8 +23,9 @@
  * end. --forget-bias sets the initial bias of the LSTM's forget gates or the GRU's update gates;
  * --weight-drop X drops each recurrent weight with probability X in every training step
  * (DropConnect, tdl_rnn_set_weight_dropout()); --orthogonal 1 starts each gate's recurrent
- * weights from a random orthogonal matrix; --trace N prints loss and gradient norm of the
- * first N steps.
+ * weights from a random orthogonal matrix; --skip 1 feeds every layer's output (not only the
+ * top layer's) to the output layer, one tdl_rnn() node per layer; --trace N prints loss and
+ * gradient norm of the first N steps.
  *
  * Training stops after --minutes (default 10) or --steps, whichever comes first;
  * --minutes 0 with --load only evaluates and generates. Exits non-zero on any failure. */
@@ -57,16 +58,22 @@ typedef struct options {
     double minutes, lr, clip, dropout, weight_drop, temperature, beta2, decay_from, final_lr,
         forget_bias, ema, weight_decay;
     int64_t steps, batch, seq, hidden, embed, chars;
-    int threads, layers, evals, top_k, decay, trace, orthogonal;
+    int threads, layers, evals, top_k, decay, trace, orthogonal, skip;
     uint64_t seed;
 } options;
 
+enum { MAX_LAYERS = 8 };
+
+/* The recurrent layers are one fused tdl_rnn() node, or with --skip 1 one node per layer (the
+ * output layer then reads every layer's output). Node i holds state rows
+ * [i * per_node, (i + 1) * per_node) of the [layers, B, H] state. */
 typedef struct model {
     tdl_graph *g;
-    int kind;
+    int kind, skip;
     int64_t hidden, embed, seq;
-    int32_t layers;
-    tdl_node *x, *y, *h0, *c0, *rnn, *h_n, *c_n, *logits, *loss;
+    int32_t layers, nodes, per_node;
+    tdl_node *x, *y, *logits, *loss;
+    tdl_node *rnn[MAX_LAYERS], *h0[MAX_LAYERS], *c0[MAX_LAYERS], *h_n[MAX_LAYERS], *c_n[MAX_LAYERS];
     tdl_node *h_step, *logits_step; /* the output layer for one step of generation */
 } model;
 
@@ -100,36 +107,70 @@ static void *xmalloc(size_t bytes)
     return p;
 }
 
+/* A recurrent parameter ("weight_hh", "bias_ih", ...) of layer l, or exits. */
+static tdl_node *rnn_param(const model *m, const char *what, int32_t l)
+{
+    char name[64];
+    if (m->skip)
+        snprintf(name, sizeof name, "rnn%d.%s_l0", (int)l, what);
+    else
+        snprintf(name, sizeof name, "rnn.%s_l%d", what, (int)l);
+    tdl_node *p = tdl_graph_find(m->g, name);
+    if (!p) {
+        fprintf(stderr, "parameter %s not found: %s\n", name, tdl_graph_error(m->g));
+        exit(1);
+    }
+    return p;
+}
+
 static void build_model(tdl_ctx *ctx, model *m, const options *o)
 {
     m->kind = !strcmp(o->cell, "gru") ? TDL_RNN_GRU : TDL_RNN_LSTM;
+    m->skip = o->skip;
     m->hidden = o->hidden;
     m->embed = o->embed;
     m->seq = o->seq;
     m->layers = (int32_t)o->layers;
+    m->nodes = m->skip ? m->layers : 1;
+    m->per_node = m->skip ? 1 : m->layers;
     CHECK(tdl_graph_create(ctx, &m->g));
     tdl_graph *g = m->g;
-    int64_t H = m->hidden, L = m->layers;
+    int64_t H = m->hidden, S = m->per_node, K = m->skip ? m->layers * H : H;
     m->x = tdl_input(g, "x", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
     m->y = tdl_input(g, "y", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
-    /* the state carried over from the previous window (truncated BPTT) */
-    m->h0 = tdl_input(g, "h0", TDL_F32, 3, (int64_t[]){L, TDL_BATCH, H});
-    m->c0 = m->kind == TDL_RNN_LSTM ? tdl_input(g, "c0", TDL_F32, 3, (int64_t[]){L, TDL_BATCH, H})
-                                    : NULL;
-    tdl_node *e = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb");
-    m->rnn = tdl_rnn(g, e, m->h0, m->c0, NULL, m->kind, H, m->layers, TDL_RNN_BATCH_FIRST,
-                     (float)o->dropout, "rnn");
-    if (tdl_rnn_set_weight_dropout(g, m->rnn, (float)o->weight_drop) != TDL_OK) {
-        fprintf(stderr, "building the model failed: %s\n", tdl_last_error());
-        exit(1);
+    tdl_node *in = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb");
+    for (int32_t i = 0; i < m->nodes; ++i) {
+        char name[32];
+        /* the state carried over from the previous window (truncated BPTT) */
+        snprintf(name, sizeof name, "h0_%d", (int)i);
+        m->h0[i] = tdl_input(g, name, TDL_F32, 3, (int64_t[]){S, TDL_BATCH, H});
+        snprintf(name, sizeof name, "c0_%d", (int)i);
+        m->c0[i] = m->kind == TDL_RNN_LSTM
+                       ? tdl_input(g, name, TDL_F32, 3, (int64_t[]){S, TDL_BATCH, H})
+                       : NULL;
+        if (m->skip && i > 0 && o->dropout > 0)
+            in = tdl_dropout(g, in, (float)o->dropout);
+        if (m->skip)
+            snprintf(name, sizeof name, "rnn%d", (int)i);
+        else
+            snprintf(name, sizeof name, "rnn");
+        m->rnn[i] = tdl_rnn(g, in, m->h0[i], m->c0[i], NULL, m->kind, H, (int32_t)S,
+                            TDL_RNN_BATCH_FIRST, m->skip ? 0.0f : (float)o->dropout, name);
+        if (tdl_rnn_set_weight_dropout(g, m->rnn[i], (float)o->weight_drop) != TDL_OK) {
+            fprintf(stderr, "building the model failed: %s\n", tdl_last_error());
+            exit(1);
+        }
+        m->h_n[i] = tdl_rnn_final_state(g, m->rnn[i], TDL_RNN_STATE_H);
+        m->c_n[i] = m->c0[i] ? tdl_rnn_final_state(g, m->rnn[i], TDL_RNN_STATE_C) : NULL;
+        in = m->rnn[i];
     }
-    m->h_n = tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_H);
-    m->c_n = m->c0 ? tdl_rnn_final_state(g, m->rnn, TDL_RNN_STATE_C) : NULL;
-    tdl_node *flat = tdl_reshape(g, m->rnn, 2, (int64_t[]){-1, H});
+    /* with --skip 1 the output layer sees every layer's output side by side */
+    tdl_node *top = m->skip ? tdl_concat(g, m->nodes, m->rnn, 2) : m->rnn[0];
+    tdl_node *flat = tdl_reshape(g, top, 2, (int64_t[]){-1, K});
     m->logits = tdl_dense(g, flat, VOCAB, "out");
     m->loss = tdl_cross_entropy(g, m->logits, tdl_reshape(g, m->y, 1, (int64_t[]){-1}));
     /* the same output layer applied to one step's hidden state, sharing the parameters */
-    m->h_step = tdl_input(g, "h_step", TDL_F32, 2, (int64_t[]){1, H});
+    m->h_step = tdl_input(g, "h_step", TDL_F32, 2, (int64_t[]){1, K});
     tdl_node *w = tdl_graph_find(g, "out.weight"), *b = tdl_graph_find(g, "out.bias");
     m->logits_step = tdl_add(g, tdl_matmul(g, m->h_step, tdl_transpose(g, w)), b);
     if (tdl_graph_compile(g) != TDL_OK) {
@@ -138,11 +179,35 @@ static void build_model(tdl_ctx *ctx, model *m, const options *o)
     }
     /* tdl_forward() computes every forward node: give the generation head an input */
     static const float zeros[4096];
-    if (H > 4096) {
-        fprintf(stderr, "--hidden must be <= 4096\n");
+    if (K > 4096) {
+        fprintf(stderr, "--hidden (times --layers with --skip 1) must be <= 4096\n");
         exit(2);
     }
-    CHECK(tdl_feed(g, m->h_step, zeros, 2, (int64_t[]){1, H}));
+    CHECK(tdl_feed(g, m->h_step, zeros, 2, (int64_t[]){1, K}));
+}
+
+/* Binds each node's initial state to its rows of the [layers, rows, H] state h (and c). */
+static void feed_state(model *m, float *h, float *c, int64_t rows)
+{
+    int64_t shape[3] = {m->per_node, rows, m->hidden};
+    for (int32_t i = 0; i < m->nodes; ++i) {
+        size_t at = (size_t)(i * m->per_node * rows * m->hidden);
+        CHECK(tdl_feed(m->g, m->h0[i], h + at, 3, shape));
+        if (m->c0[i])
+            CHECK(tdl_feed(m->g, m->c0[i], c + at, 3, shape));
+    }
+}
+
+/* Copies each node's final state into its rows of h (and c). */
+static void read_state(model *m, float *h, float *c, int64_t rows)
+{
+    size_t per = sizeof(float) * (size_t)(m->per_node * rows * m->hidden);
+    for (int32_t i = 0; i < m->nodes; ++i) {
+        size_t at = (size_t)(i * m->per_node * rows * m->hidden);
+        CHECK(tdl_node_read(m->h_n[i], h + at, per));
+        if (m->c_n[i])
+            CHECK(tdl_node_read(m->c_n[i], c + at, per));
+    }
 }
 
 /* The corpus as one byte stream per split: each entry followed by "%\n" (the file format),
@@ -235,17 +300,12 @@ static double evaluate(model *m, const stream *s, int64_t rows)
                 y[i] = readable ? s->ids[b * seg + p + 1] : 0;
                 count += valid[i];
             }
-        int64_t shape_s[3] = {L, rows, H};
         CHECK(tdl_feed(m->g, m->x, x, 2, (int64_t[]){rows, T}));
         CHECK(tdl_feed(m->g, m->y, y, 2, (int64_t[]){rows, T}));
-        CHECK(tdl_feed(m->g, m->h0, h[cur], 3, shape_s));
-        if (m->c0)
-            CHECK(tdl_feed(m->g, m->c0, c[cur], 3, shape_s));
+        feed_state(m, h[cur], c[cur], rows);
         CHECK(tdl_forward(m->g));
         nll += sum_nll(m, y, valid, n);
-        CHECK(tdl_node_read(m->h_n, h[!cur], sizeof(float) * state_n));
-        if (m->c_n)
-            CHECK(tdl_node_read(m->c_n, c[!cur], sizeof(float) * state_n));
+        read_state(m, h[!cur], c[!cur], rows);
         if (w == -1) /* warm-up done: segment 0 starts from the zero state */
             for (int64_t l = 0; l < L; ++l) {
                 memset(h[!cur] + l * rows * H, 0, sizeof(float) * (size_t)H);
@@ -263,30 +323,44 @@ static double evaluate(model *m, const stream *s, int64_t rows)
     return nll / (double)count / log(2.0);
 }
 
+/* One step of every node's state: the byte's embedding in, the output layer's input (the top
+ * layer's h, or with --skip 1 every layer's h side by side) out in h. */
+static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h)
+{
+    for (int32_t i = 0; i < m->nodes; ++i) {
+        float *y = h + (m->skip ? i * m->hidden : 0);
+        CHECK(tdl_rnn_state_step(st[i], x, y));
+        x = y;
+    }
+}
+
 /* Feeds the prompt through a fresh state, then samples `chars` bytes into out (NUL-ended). */
 static void generate(model *m, const options *o, char *out)
 {
-    tdl_rnn_state *st;
-    CHECK(tdl_rnn_state_create(m->g, m->rnn, 1, &st));
+    tdl_rnn_state *st[MAX_LAYERS];
+    for (int32_t i = 0; i < m->nodes; ++i)
+        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
     const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
-    float *h = xmalloc(sizeof(float) * (size_t)m->hidden);
+    int64_t K = m->skip ? m->layers * m->hidden : m->hidden;
+    float *h = xmalloc(sizeof(float) * (size_t)K);
     size_t plen = strlen(o->prompt);
     int32_t id = '\n'; /* an empty prompt starts as after a line break */
     if (plen == 0)
-        CHECK(tdl_rnn_state_step(st, table + (int64_t)id * m->embed, h));
+        step_all(m, st, table + (int64_t)id * m->embed, h);
     for (size_t i = 0; i < plen; ++i)
-        CHECK(tdl_rnn_state_step(st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h));
+        step_all(m, st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h);
     for (int64_t i = 0; i < o->chars; ++i) {
-        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, m->hidden}));
+        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, K}));
         CHECK(tdl_run(m->g, m->logits_step));
         CHECK(tdl_sample_logits(tdl_node_data(m->logits_step), VOCAB, (float)o->temperature,
                                 o->top_k, o->seed, (uint64_t)i, &id));
         out[i] = (char)id;
-        CHECK(tdl_rnn_state_step(st, table + (int64_t)id * m->embed, h));
+        step_all(m, st, table + (int64_t)id * m->embed, h);
     }
     out[o->chars] = '\0';
     free(h);
-    tdl_rnn_state_destroy(st);
+    for (int32_t i = 0; i < m->nodes; ++i)
+        tdl_rnn_state_destroy(st[i]);
 }
 
 /* Sets the bias of the gate that keeps the old state: the LSTM's forget gate (gate order i, f,
@@ -295,11 +369,8 @@ static void generate(model *m, const options *o, char *out)
 static void set_forget_bias(model *m, float value)
 {
     for (int32_t l = 0; l < m->layers; ++l) {
-        char name[64];
-        snprintf(name, sizeof name, "rnn.bias_ih_l%d", (int)l);
-        float *bi = tdl_param_data(tdl_graph_find(m->g, name));
-        snprintf(name, sizeof name, "rnn.bias_hh_l%d", (int)l);
-        float *bh = tdl_param_data(tdl_graph_find(m->g, name));
+        float *bi = tdl_param_data(rnn_param(m, "bias_ih", l));
+        float *bh = tdl_param_data(rnn_param(m, "bias_hh", l));
         if (!bi || !bh) {
             fprintf(stderr, "recurrent biases not found: %s\n", tdl_graph_error(m->g));
             exit(1);
@@ -319,9 +390,7 @@ static void set_orthogonal_recurrence(model *m, uint64_t seed)
     int64_t H = m->hidden;
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
     for (int32_t l = 0; l < m->layers; ++l) {
-        char name[64];
-        snprintf(name, sizeof name, "rnn.weight_hh_l%d", (int)l);
-        tdl_node *w = tdl_graph_find(m->g, name);
+        tdl_node *w = rnn_param(m, "weight_hh", l);
         float *wd = tdl_param_data(w);
         if (!wd) {
             fprintf(stderr, "recurrent weights not found: %s\n", tdl_graph_error(m->g));
@@ -502,6 +571,7 @@ static void parse(int argc, char **argv, options *o)
     o->weight_decay = 0;
     o->trace = 0;
     o->orthogonal = 0;
+    o->skip = 0;
     o->seed = 1;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -557,6 +627,8 @@ static void parse(int argc, char **argv, options *o)
             o->final_lr = atof(v);
         else if (!strcmp(a, "--beta2"))
             o->beta2 = atof(v);
+        else if (!strcmp(a, "--skip"))
+            o->skip = atoi(v);
         else if (!strcmp(a, "--orthogonal"))
             o->orthogonal = atoi(v);
         else if (!strcmp(a, "--forget-bias"))
@@ -586,12 +658,12 @@ static void parse(int argc, char **argv, options *o)
     if (o->lr == 0)
         o->lr = strcmp(o->cell, "gru") ? 3e-3 : 1.2e-3;
     if (o->batch < 1 || o->seq < 1 || o->hidden < 1 || o->embed < 1 || o->layers < 1 ||
-        o->chars < 0 || o->evals < 0 || o->minutes < 0 || o->steps < 0 || o->lr <= 0 ||
-        o->clip < 0 || o->dropout < 0 || o->dropout >= 1 ||
-        !(o->weight_drop >= 0 && o->weight_drop < 1) || o->temperature < 0 || o->top_k < 0 ||
-        !(o->decay_from >= 0 && o->decay_from < 1) || o->decay < 0 || o->decay > 2 ||
-        !(o->final_lr >= 0 && o->final_lr <= 1) || !(o->beta2 > 0 && o->beta2 < 1) ||
-        !(o->ema >= 0 && o->ema < 1) || !(o->weight_decay >= 0))
+        o->layers > MAX_LAYERS || o->skip < 0 || o->skip > 1 || o->chars < 0 || o->evals < 0 ||
+        o->minutes < 0 || o->steps < 0 || o->lr <= 0 || o->clip < 0 || o->dropout < 0 ||
+        o->dropout >= 1 || !(o->weight_drop >= 0 && o->weight_drop < 1) || o->temperature < 0 ||
+        o->top_k < 0 || !(o->decay_from >= 0 && o->decay_from < 1) || o->decay < 0 ||
+        o->decay > 2 || !(o->final_lr >= 0 && o->final_lr <= 1) ||
+        !(o->beta2 > 0 && o->beta2 < 1) || !(o->ema >= 0 && o->ema < 1) || !(o->weight_decay >= 0))
         usage_exit("an option is out of range");
 }
 
@@ -632,11 +704,11 @@ int main(int argc, char **argv)
     }
     printf("model: embedding %lld -> %d-layer %s %lld -> dense %d; %lld parameters; "
            "batch %lld x %lld bytes, Adam %g (beta2 %g, weight decay %g), clip %g, dropout %g, "
-           "weight drop %g, weight average %g, %d threads\n",
+           "weight drop %g, weight average %g, %d threads%s\n",
            (long long)o.embed, o.layers, m.kind == TDL_RNN_GRU ? "GRU" : "LSTM",
            (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g), (long long)o.batch,
            (long long)o.seq, o.lr, o.beta2, o.weight_decay, o.clip, o.dropout, o.weight_drop, o.ema,
-           o.threads);
+           o.threads, o.skip ? ", every layer to the output (--skip 1)" : "");
 
     const double budget_s = o.minutes * 60.0;
     const int train_on = budget_s > 0 || o.steps > 0;
@@ -728,12 +800,9 @@ int main(int argc, char **argv)
                 memcpy(x + b * T, src, sizeof(int32_t) * (size_t)T);
                 memcpy(y + b * T, src + 1, sizeof(int32_t) * (size_t)T);
             }
-            int64_t shape_s[3] = {L, B, H};
             CHECK(tdl_feed(m.g, m.x, x, 2, (int64_t[]){B, T}));
             CHECK(tdl_feed(m.g, m.y, y, 2, (int64_t[]){B, T}));
-            CHECK(tdl_feed(m.g, m.h0, h[cur], 3, shape_s));
-            if (m.c0)
-                CHECK(tdl_feed(m.g, m.c0, c[cur], 3, shape_s));
+            feed_state(&m, h[cur], c[cur], B);
             CHECK(tdl_forward(m.g));
             float loss;
             CHECK(tdl_node_read(m.loss, &loss, sizeof loss));
@@ -744,9 +813,7 @@ int main(int argc, char **argv)
                 printf("trace %lld loss %.4f bpc grad norm %.4f\n", (long long)step,
                        loss / log(2.0), tdl_optim_last_grad_norm(opt));
             /* the final state is the next window's initial state (h0 stays bound until here) */
-            CHECK(tdl_node_read(m.h_n, h[!cur], sizeof(float) * state_n));
-            if (m.c_n)
-                CHECK(tdl_node_read(m.c_n, c[!cur], sizeof(float) * state_n));
+            read_state(&m, h[!cur], c[!cur], B);
             cur = !cur;
             window++;
             step++;
