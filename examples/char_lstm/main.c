@@ -3,15 +3,16 @@
  * (the state is carried from one window to the next), Adam and gradient clipping; validation
  * and the saved model use an exponential moving average of the weights. Every 20th entry is
  * held out for validation. Losses are in bits per character (cross-entropy / ln 2).
- * After training it saves the weights, reloads them into a fresh graph, and generates text
- * from a prompt with the step API (both models must write the same text).
+ * After training it checks that the step API gives the sequence graph's logits on a validation
+ * window, saves the weights, reloads them into a fresh graph, and generates text from a prompt
+ * with the step API (both models must write the same text).
  *
  *   char_lstm [--cell lstm|gru] [--minutes X] [--steps N] [--threads N] [--seed N]
  *             [--batch N] [--seq N] [--lr X] [--clip X] [--dropout X] [--weight-drop X]
  *             [--hidden N] [--layers N] [--embed N] [--evals N] [--decay 0|1|2]
  *             [--decay-from F] [--final-lr F]
  *             [--beta2 X] [--ema X] [--weight-decay X] [--forget-bias X] [--orthogonal 0|1]
- *             [--skip 0|1] [--trace N]
+ *             [--skip 0|1|2] [--trace N]
  *             [--data DIR] [--out DIR] [--load FILE]
  *             [--prompt TEXT] [--temperature X] [--top-k N] [--chars N]
  *
@@ -24,7 +25,9 @@
  * --weight-drop X drops each recurrent weight with probability X in every training step
  * (DropConnect, tdl_rnn_set_weight_dropout()); --orthogonal 1 starts each gate's recurrent
  * weights from a random orthogonal matrix; --skip 1 feeds every layer's output (not only the
- * top layer's) to the output layer, one tdl_rnn() node per layer; --trace N prints loss and
+ * top layer's) to the output layer, one tdl_rnn() node per layer, and --skip 2 also the
+ * bytes' embedding to every layer (the skip connections of Graves' character models);
+ * --trace N prints loss and
  * gradient norm of the first N steps.
  *
  * Training stops after --minutes (default 10) or --steps, whichever comes first;
@@ -138,7 +141,7 @@ static void build_model(tdl_ctx *ctx, model *m, const options *o)
     int64_t H = m->hidden, S = m->per_node, K = m->skip ? m->layers * H : H;
     m->x = tdl_input(g, "x", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
     m->y = tdl_input(g, "y", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
-    tdl_node *in = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb");
+    tdl_node *e = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb"), *in = e;
     for (int32_t i = 0; i < m->nodes; ++i) {
         char name[32];
         /* the state carried over from the previous window (truncated BPTT) */
@@ -150,6 +153,8 @@ static void build_model(tdl_ctx *ctx, model *m, const options *o)
                        : NULL;
         if (m->skip && i > 0 && o->dropout > 0)
             in = tdl_dropout(g, in, (float)o->dropout);
+        if (m->skip == 2 && i > 0) /* the bytes' embedding goes to every layer */
+            in = tdl_concat(g, 2, (tdl_node *[]){e, in}, 2);
         if (m->skip)
             snprintf(name, sizeof name, "rnn%d", (int)i);
         else
@@ -324,14 +329,82 @@ static double evaluate(model *m, const stream *s, int64_t rows)
 }
 
 /* One step of every node's state: the byte's embedding in, the output layer's input (the top
- * layer's h, or with --skip 1 every layer's h side by side) out in h. */
-static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h)
+ * layer's h, or with --skip every layer's h side by side) out in h. With --skip 2 layer i > 0
+ * reads [embedding, h of layer i - 1], assembled in xcat (embed + hidden floats). */
+static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h, float *xcat)
 {
+    const float *in = x;
     for (int32_t i = 0; i < m->nodes; ++i) {
         float *y = h + (m->skip ? i * m->hidden : 0);
-        CHECK(tdl_rnn_state_step(st[i], x, y));
-        x = y;
+        if (m->skip == 2 && i > 0) {
+            memcpy(xcat, x, sizeof(float) * (size_t)m->embed);
+            memcpy(xcat + m->embed, in, sizeof(float) * (size_t)m->hidden);
+            in = xcat;
+        }
+        CHECK(tdl_rnn_state_step(st[i], in, y));
+        in = y;
     }
+}
+
+/* Checks that generation sees the model that was trained: the logits of the first window of s
+ * (one sequence, zero state, evaluation mode) from the sequence graph and from the step API
+ * must agree. Returns the largest difference relative to the largest logit, or exits. */
+static double check_step_matches_graph(model *m, const stream *s)
+{
+    int64_t T = m->seq, H = m->hidden, L = m->layers;
+    int64_t K = m->skip ? L * H : H;
+    if (s->n < T + 1)
+        return 0;
+    int32_t *x = xmalloc(sizeof(int32_t) * (size_t)T), *y = xmalloc(sizeof(int32_t) * (size_t)T);
+    float *h0 = calloc((size_t)(L * H), sizeof(float));
+    float *c0 = calloc((size_t)(L * H), sizeof(float));
+    float *seq_logits = xmalloc(sizeof(float) * (size_t)(T * VOCAB));
+    float *h = xmalloc(sizeof(float) * (size_t)K);
+    float *xcat = xmalloc(sizeof(float) * (size_t)(m->embed + H));
+    if (!h0 || !c0) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    memcpy(x, s->ids, sizeof(int32_t) * (size_t)T);
+    memcpy(y, s->ids + 1, sizeof(int32_t) * (size_t)T);
+    CHECK(tdl_graph_set_training(m->g, 0));
+    CHECK(tdl_feed(m->g, m->x, x, 2, (int64_t[]){1, T}));
+    CHECK(tdl_feed(m->g, m->y, y, 2, (int64_t[]){1, T}));
+    feed_state(m, h0, c0, 1);
+    CHECK(tdl_forward(m->g));
+    CHECK(tdl_node_read(m->logits, seq_logits, sizeof(float) * (size_t)(T * VOCAB)));
+    tdl_rnn_state *st[MAX_LAYERS];
+    for (int32_t i = 0; i < m->nodes; ++i)
+        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
+    const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
+    double worst = 0, scale = 1e-6;
+    for (int64_t t = 0; t < T; ++t) {
+        step_all(m, st, table + (int64_t)x[t] * m->embed, h, xcat);
+        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, K}));
+        CHECK(tdl_run(m->g, m->logits_step));
+        const float *z = tdl_node_data(m->logits_step);
+        for (int k = 0; k < VOCAB; ++k) {
+            double a = seq_logits[t * VOCAB + k], d = fabs((double)z[k] - a);
+            worst = d > worst ? d : worst;
+            scale = fabs(a) > scale ? fabs(a) : scale;
+        }
+    }
+    CHECK(tdl_graph_set_training(m->g, 1));
+    for (int32_t i = 0; i < m->nodes; ++i)
+        tdl_rnn_state_destroy(st[i]);
+    free(x);
+    free(y);
+    free(h0);
+    free(c0);
+    free(seq_logits);
+    free(h);
+    free(xcat);
+    if (!(worst / scale <= 1e-4)) {
+        fprintf(stderr, "the step API's logits differ from the sequence graph's by %g (of %g)\n",
+                worst, scale);
+        exit(1);
+    }
+    return worst / scale;
 }
 
 /* Feeds the prompt through a fresh state, then samples `chars` bytes into out (NUL-ended). */
@@ -343,22 +416,24 @@ static void generate(model *m, const options *o, char *out)
     const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
     int64_t K = m->skip ? m->layers * m->hidden : m->hidden;
     float *h = xmalloc(sizeof(float) * (size_t)K);
+    float *xcat = xmalloc(sizeof(float) * (size_t)(m->embed + m->hidden));
     size_t plen = strlen(o->prompt);
     int32_t id = '\n'; /* an empty prompt starts as after a line break */
     if (plen == 0)
-        step_all(m, st, table + (int64_t)id * m->embed, h);
+        step_all(m, st, table + (int64_t)id * m->embed, h, xcat);
     for (size_t i = 0; i < plen; ++i)
-        step_all(m, st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h);
+        step_all(m, st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h, xcat);
     for (int64_t i = 0; i < o->chars; ++i) {
         CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, K}));
         CHECK(tdl_run(m->g, m->logits_step));
         CHECK(tdl_sample_logits(tdl_node_data(m->logits_step), VOCAB, (float)o->temperature,
                                 o->top_k, o->seed, (uint64_t)i, &id));
         out[i] = (char)id;
-        step_all(m, st, table + (int64_t)id * m->embed, h);
+        step_all(m, st, table + (int64_t)id * m->embed, h, xcat);
     }
     out[o->chars] = '\0';
     free(h);
+    free(xcat);
     for (int32_t i = 0; i < m->nodes; ++i)
         tdl_rnn_state_destroy(st[i]);
 }
@@ -658,7 +733,7 @@ static void parse(int argc, char **argv, options *o)
     if (o->lr == 0)
         o->lr = strcmp(o->cell, "gru") ? 3e-3 : 1.2e-3;
     if (o->batch < 1 || o->seq < 1 || o->hidden < 1 || o->embed < 1 || o->layers < 1 ||
-        o->layers > MAX_LAYERS || o->skip < 0 || o->skip > 1 || o->chars < 0 || o->evals < 0 ||
+        o->layers > MAX_LAYERS || o->skip < 0 || o->skip > 2 || o->chars < 0 || o->evals < 0 ||
         o->minutes < 0 || o->steps < 0 || o->lr <= 0 || o->clip < 0 || o->dropout < 0 ||
         o->dropout >= 1 || !(o->weight_drop >= 0 && o->weight_drop < 1) || o->temperature < 0 ||
         o->top_k < 0 || !(o->decay_from >= 0 && o->decay_from < 1) || o->decay < 0 ||
@@ -708,7 +783,10 @@ int main(int argc, char **argv)
            (long long)o.embed, o.layers, m.kind == TDL_RNN_GRU ? "GRU" : "LSTM",
            (long long)o.hidden, VOCAB, (long long)tdl_graph_param_elements(m.g), (long long)o.batch,
            (long long)o.seq, o.lr, o.beta2, o.weight_decay, o.clip, o.dropout, o.weight_drop, o.ema,
-           o.threads, o.skip ? ", every layer to the output (--skip 1)" : "");
+           o.threads,
+           o.skip == 2 ? ", skip connections in and out (--skip 2)"
+           : o.skip    ? ", every layer to the output (--skip 1)"
+                       : "");
 
     const double budget_s = o.minutes * 60.0;
     const int train_on = budget_s > 0 || o.steps > 0;
@@ -872,6 +950,9 @@ int main(int argc, char **argv)
     build_model(ctx, &r, &o);
     CHECK(tdl_load_weights(r.g, path));
 
+    printf("step API and sequence graph agree on a validation window (largest difference %.1e "
+           "of the largest logit)\n",
+           check_step_matches_graph(&m, &valid));
     char *text = xmalloc((size_t)o.chars + 1), *text2 = xmalloc((size_t)o.chars + 1);
     double t0 = now();
     generate(&m, &o, text);
