@@ -77,6 +77,7 @@ typedef struct model {
     int kind, skip;
     int64_t hidden, embed, seq;
     int32_t layers, nodes, per_node;
+    int64_t head; /* width of the output layer's input: H, or layers * H with skip connections */
     tdl_node *x, *y, *logits, *loss;
     tdl_node *rnn[MAX_LAYERS], *h0[MAX_LAYERS], *c0[MAX_LAYERS], *h_n[MAX_LAYERS], *c_n[MAX_LAYERS];
     tdl_node *h_step, *logits_step; /* the output layer for one step of generation */
@@ -140,7 +141,8 @@ static void build_model(tdl_ctx *ctx, model *m, const options *o)
     m->per_node = m->skip ? 1 : m->layers;
     CHECK(tdl_graph_create(ctx, &m->g));
     tdl_graph *g = m->g;
-    int64_t H = m->hidden, S = m->per_node, K = m->skip ? m->layers * H : H;
+    m->head = m->skip ? m->layers * m->hidden : m->hidden;
+    int64_t H = m->hidden, S = m->per_node, K = m->head;
     m->x = tdl_input(g, "x", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
     m->y = tdl_input(g, "y", TDL_I32, 2, (int64_t[]){TDL_BATCH, m->seq});
     tdl_node *e = tdl_embedding(g, m->x, VOCAB, m->embed, -1, "emb"), *in = e;
@@ -330,6 +332,19 @@ static double evaluate(model *m, const stream *s, int64_t rows)
     return nll / (double)count / log(2.0);
 }
 
+/* One streaming state per recurrent node, for one sequence (zero state). */
+static void states_create(model *m, tdl_rnn_state **st)
+{
+    for (int32_t i = 0; i < m->nodes; ++i)
+        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
+}
+
+static void states_destroy(model *m, tdl_rnn_state **st)
+{
+    for (int32_t i = 0; i < m->nodes; ++i)
+        tdl_rnn_state_destroy(st[i]);
+}
+
 /* One step of every node's state: the byte's embedding in, the output layer's input (the top
  * layer's h, or with --skip every layer's h side by side) out in h. With --skip 2 layer i > 0
  * reads [embedding, h of layer i - 1], assembled in xcat (embed + hidden floats). */
@@ -354,7 +369,7 @@ static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h, flo
 static double check_step_matches_graph(model *m, const stream *s)
 {
     int64_t T = m->seq, H = m->hidden, L = m->layers;
-    int64_t K = m->skip ? L * H : H;
+    int64_t K = m->head;
     if (s->n < T + 1)
         return 0;
     int32_t *x = xmalloc(sizeof(int32_t) * (size_t)T), *y = xmalloc(sizeof(int32_t) * (size_t)T);
@@ -376,8 +391,7 @@ static double check_step_matches_graph(model *m, const stream *s)
     CHECK(tdl_forward(m->g));
     CHECK(tdl_node_read(m->logits, seq_logits, sizeof(float) * (size_t)(T * VOCAB)));
     tdl_rnn_state *st[MAX_LAYERS];
-    for (int32_t i = 0; i < m->nodes; ++i)
-        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
+    states_create(m, st);
     const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
     double worst = 0, scale = 1e-6;
     for (int64_t t = 0; t < T; ++t) {
@@ -392,8 +406,7 @@ static double check_step_matches_graph(model *m, const stream *s)
         }
     }
     CHECK(tdl_graph_set_training(m->g, 1));
-    for (int32_t i = 0; i < m->nodes; ++i)
-        tdl_rnn_state_destroy(st[i]);
+    states_destroy(m, st);
     free(x);
     free(y);
     free(h0);
@@ -413,10 +426,9 @@ static double check_step_matches_graph(model *m, const stream *s)
 static void generate(model *m, const options *o, char *out)
 {
     tdl_rnn_state *st[MAX_LAYERS];
-    for (int32_t i = 0; i < m->nodes; ++i)
-        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
+    states_create(m, st);
     const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
-    int64_t K = m->skip ? m->layers * m->hidden : m->hidden;
+    int64_t K = m->head;
     float *h = xmalloc(sizeof(float) * (size_t)K);
     float *xcat = xmalloc(sizeof(float) * (size_t)(m->embed + m->hidden));
     size_t plen = strlen(o->prompt);
@@ -436,8 +448,7 @@ static void generate(model *m, const options *o, char *out)
     out[o->chars] = '\0';
     free(h);
     free(xcat);
-    for (int32_t i = 0; i < m->nodes; ++i)
-        tdl_rnn_state_destroy(st[i]);
+    states_destroy(m, st);
 }
 
 /* Sets the bias of the gate that keeps the old state: the LSTM's forget gate (gate order i, f,
