@@ -29,8 +29,7 @@
  * weights from a random orthogonal matrix; --skip 1 feeds every layer's output (not only the
  * top layer's) to the output layer, one tdl_rnn() node per layer, and --skip 2 also the
  * bytes' embedding to every layer (the skip connections of Graves' character models);
- * --trace N prints loss and
- * gradient norm of the first N steps.
+ * --trace N prints loss and gradient norm of the first N steps.
  *
  * Training stops after --minutes (default 10) or --steps, whichever comes first;
  * --minutes 0 with --load only evaluates and generates. Exits non-zero on any failure. */
@@ -332,35 +331,54 @@ static double evaluate(model *m, const stream *s, int64_t rows)
     return nll / (double)count / log(2.0);
 }
 
-/* One streaming state per recurrent node, for one sequence (zero state). */
-static void states_create(model *m, tdl_rnn_state **st)
+/* Generation one byte at a time: a streaming state per recurrent node (one sequence), the
+ * embedding table, h = the output layer's input (the top layer's h, or with --skip every
+ * layer's h side by side) and, for --skip 2, xcat = [embedding, h of the layer below]. */
+typedef struct stepper {
+    tdl_rnn_state *st[MAX_LAYERS];
+    const float *table;
+    float *h, *xcat;
+} stepper;
+
+static void stepper_open(model *m, stepper *sp)
 {
     for (int32_t i = 0; i < m->nodes; ++i)
-        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &st[i]));
+        CHECK(tdl_rnn_state_create(m->g, m->rnn[i], 1, &sp->st[i]));
+    sp->table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
+    sp->h = xmalloc(sizeof(float) * (size_t)m->head);
+    sp->xcat = xmalloc(sizeof(float) * (size_t)(m->embed + m->hidden));
 }
 
-static void states_destroy(model *m, tdl_rnn_state **st)
+static void stepper_close(model *m, stepper *sp)
 {
     for (int32_t i = 0; i < m->nodes; ++i)
-        tdl_rnn_state_destroy(st[i]);
+        tdl_rnn_state_destroy(sp->st[i]);
+    free(sp->h);
+    free(sp->xcat);
 }
 
-/* One step of every node's state: the byte's embedding in, the output layer's input (the top
- * layer's h, or with --skip every layer's h side by side) out in h. With --skip 2 layer i > 0
- * reads [embedding, h of layer i - 1], assembled in xcat (embed + hidden floats). */
-static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h, float *xcat)
+/* Feeds byte `id` through every layer; the new output layer input is in sp->h. */
+static void stepper_step(model *m, stepper *sp, int32_t id)
 {
-    const float *in = x;
+    const float *x = sp->table + (int64_t)id * m->embed, *in = x;
     for (int32_t i = 0; i < m->nodes; ++i) {
-        float *y = h + (m->skip ? i * m->hidden : 0);
+        float *y = sp->h + (m->skip ? i * m->hidden : 0);
         if (m->skip == 2 && i > 0) {
-            memcpy(xcat, x, sizeof(float) * (size_t)m->embed);
-            memcpy(xcat + m->embed, in, sizeof(float) * (size_t)m->hidden);
-            in = xcat;
+            memcpy(sp->xcat, x, sizeof(float) * (size_t)m->embed);
+            memcpy(sp->xcat + m->embed, in, sizeof(float) * (size_t)m->hidden);
+            in = sp->xcat;
         }
-        CHECK(tdl_rnn_state_step(st[i], in, y));
+        CHECK(tdl_rnn_state_step(sp->st[i], in, y));
         in = y;
     }
+}
+
+/* The logits of the next byte after the last step (the graph's generation head). */
+static const float *stepper_logits(model *m, stepper *sp)
+{
+    CHECK(tdl_feed(m->g, m->h_step, sp->h, 2, (int64_t[]){1, m->head}));
+    CHECK(tdl_run(m->g, m->logits_step));
+    return tdl_node_data(m->logits_step);
 }
 
 /* Checks that generation sees the model that was trained: the logits of the first window of s
@@ -368,37 +386,24 @@ static void step_all(model *m, tdl_rnn_state **st, const float *x, float *h, flo
  * must agree. Returns the largest difference relative to the largest logit, or exits. */
 static double check_step_matches_graph(model *m, const stream *s)
 {
-    int64_t T = m->seq, H = m->hidden, L = m->layers;
-    int64_t K = m->head;
+    int64_t T = m->seq, state_n = m->layers * m->hidden;
     if (s->n < T + 1)
         return 0;
-    int32_t *x = xmalloc(sizeof(int32_t) * (size_t)T), *y = xmalloc(sizeof(int32_t) * (size_t)T);
-    float *h0 = calloc((size_t)(L * H), sizeof(float));
-    float *c0 = calloc((size_t)(L * H), sizeof(float));
+    float *zero_state = xmalloc(sizeof(float) * (size_t)state_n); /* h0 and c0 */
     float *seq_logits = xmalloc(sizeof(float) * (size_t)(T * VOCAB));
-    float *h = xmalloc(sizeof(float) * (size_t)K);
-    float *xcat = xmalloc(sizeof(float) * (size_t)(m->embed + H));
-    if (!h0 || !c0) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    memcpy(x, s->ids, sizeof(int32_t) * (size_t)T);
-    memcpy(y, s->ids + 1, sizeof(int32_t) * (size_t)T);
+    memset(zero_state, 0, sizeof(float) * (size_t)state_n);
     CHECK(tdl_graph_set_training(m->g, 0));
-    CHECK(tdl_feed(m->g, m->x, x, 2, (int64_t[]){1, T}));
-    CHECK(tdl_feed(m->g, m->y, y, 2, (int64_t[]){1, T}));
-    feed_state(m, h0, c0, 1);
+    CHECK(tdl_feed(m->g, m->x, s->ids, 2, (int64_t[]){1, T}));
+    CHECK(tdl_feed(m->g, m->y, s->ids + 1, 2, (int64_t[]){1, T}));
+    feed_state(m, zero_state, zero_state, 1);
     CHECK(tdl_forward(m->g));
     CHECK(tdl_node_read(m->logits, seq_logits, sizeof(float) * (size_t)(T * VOCAB)));
-    tdl_rnn_state *st[MAX_LAYERS];
-    states_create(m, st);
-    const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
+    stepper sp;
+    stepper_open(m, &sp);
     double worst = 0, scale = 1e-6;
     for (int64_t t = 0; t < T; ++t) {
-        step_all(m, st, table + (int64_t)x[t] * m->embed, h, xcat);
-        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, K}));
-        CHECK(tdl_run(m->g, m->logits_step));
-        const float *z = tdl_node_data(m->logits_step);
+        stepper_step(m, &sp, s->ids[t]);
+        const float *z = stepper_logits(m, &sp);
         for (int k = 0; k < VOCAB; ++k) {
             double a = seq_logits[t * VOCAB + k], d = fabs((double)z[k] - a);
             worst = d > worst ? d : worst;
@@ -406,14 +411,9 @@ static double check_step_matches_graph(model *m, const stream *s)
         }
     }
     CHECK(tdl_graph_set_training(m->g, 1));
-    states_destroy(m, st);
-    free(x);
-    free(y);
-    free(h0);
-    free(c0);
+    stepper_close(m, &sp);
+    free(zero_state);
     free(seq_logits);
-    free(h);
-    free(xcat);
     if (!(worst / scale <= 1e-4)) {
         fprintf(stderr, "the step API's logits differ from the sequence graph's by %g (of %g)\n",
                 worst, scale);
@@ -425,30 +425,22 @@ static double check_step_matches_graph(model *m, const stream *s)
 /* Feeds the prompt through a fresh state, then samples `chars` bytes into out (NUL-ended). */
 static void generate(model *m, const options *o, char *out)
 {
-    tdl_rnn_state *st[MAX_LAYERS];
-    states_create(m, st);
-    const float *table = tdl_param_data(tdl_graph_find(m->g, "emb.weight"));
-    int64_t K = m->head;
-    float *h = xmalloc(sizeof(float) * (size_t)K);
-    float *xcat = xmalloc(sizeof(float) * (size_t)(m->embed + m->hidden));
+    stepper sp;
+    stepper_open(m, &sp);
     size_t plen = strlen(o->prompt);
     int32_t id = '\n'; /* an empty prompt starts as after a line break */
     if (plen == 0)
-        step_all(m, st, table + (int64_t)id * m->embed, h, xcat);
+        stepper_step(m, &sp, id);
     for (size_t i = 0; i < plen; ++i)
-        step_all(m, st, table + (int64_t)(unsigned char)o->prompt[i] * m->embed, h, xcat);
+        stepper_step(m, &sp, (unsigned char)o->prompt[i]);
     for (int64_t i = 0; i < o->chars; ++i) {
-        CHECK(tdl_feed(m->g, m->h_step, h, 2, (int64_t[]){1, K}));
-        CHECK(tdl_run(m->g, m->logits_step));
-        CHECK(tdl_sample_logits(tdl_node_data(m->logits_step), VOCAB, (float)o->temperature,
-                                o->top_k, o->seed, (uint64_t)i, &id));
+        CHECK(tdl_sample_logits(stepper_logits(m, &sp), VOCAB, (float)o->temperature, o->top_k,
+                                o->seed, (uint64_t)i, &id));
         out[i] = (char)id;
-        step_all(m, st, table + (int64_t)id * m->embed, h, xcat);
+        stepper_step(m, &sp, id);
     }
     out[o->chars] = '\0';
-    free(h);
-    free(xcat);
-    states_destroy(m, st);
+    stepper_close(m, &sp);
 }
 
 /* Sets the bias of the gate that keeps the old state: the LSTM's forget gate (gate order i, f,
