@@ -9,6 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 epochs=${1:-2}
 peer=${PEER_SH:-$root/../shared/anchors/peer.sh}
+source "$root/bench/peer-deps.sh" dataset-fashion-mnist   # PyTorch, OpenBLAS, the data
 build=$root/build-bench
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" --buildtype=release -Dbench=true -Dtests=false -Dexamples=false >/dev/null

@@ -4,11 +4,12 @@
 #
 #   bash bench/mlp/run.sh [EPOCHS]      (from the repository root; default 5)
 #
-# Needs: apt-get install -y python3-torch python3-numpy dataset-fashion-mnist
+# Installs what the PyTorch peer needs (bench/peer-deps.sh) when run as root.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 epochs=${1:-5}
 peer=${PEER_SH:-$root/../shared/anchors/peer.sh}
+source "$root/bench/peer-deps.sh" dataset-fashion-mnist   # PyTorch, OpenBLAS, the data
 build=$root/build-bench
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" --buildtype=release -Dbench=true -Dtests=false -Dexamples=false >/dev/null

@@ -10,6 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 steps=${1:-300}
 peer=${PEER_SH:-$root/../shared/anchors/peer.sh}
+source "$root/bench/peer-deps.sh" fortunes   # PyTorch, OpenBLAS, the data
 build=$root/build-bench
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" --buildtype=release -Dbench=true -Dtests=false -Dexamples=false >/dev/null
@@ -20,13 +21,13 @@ trap 'rm -rf "$out"' EXIT
 cells=${CELLS:-lstm gru}
 for cell in $cells; do
   echo "== $cell training: tiny-dl, then PyTorch via peer.sh"
-  "$build/bench/rnn/bench_charlm" train --cell $cell --threads 2 --steps "$steps" | tee "$out/tdl_$cell.txt"
-  bash "$peer" $cell --steps "$steps" | tee "$out/torch_$cell.txt"
+  "$build/bench/rnn/bench_charlm" train --cell "$cell" --threads 2 --steps "$steps" | tee "$out/tdl_$cell.txt"
+  bash "$peer" "$cell" --steps "$steps" | tee "$out/torch_$cell.txt"
   echo "== $cell generation: tiny-dl, then PyTorch"
-  "$build/bench/rnn/bench_charlm" generate --cell $cell --threads 1 | tee "$out/tdlgen_$cell.txt"
+  "$build/bench/rnn/bench_charlm" generate --cell "$cell" --threads 1 | tee "$out/tdlgen_$cell.txt"
   (unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
    grep -qw avx512f /proc/cpuinfo && export ATEN_CPU_CAPABILITY=avx512
-   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$root/bench/rnn/torch_generate.py" --cell $cell) |
+   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$root/bench/rnn/torch_generate.py" --cell "$cell") |
     tee "$out/torchgen_$cell.txt"
 done
 /usr/bin/python3 - "$out" $cells <<'PY'
