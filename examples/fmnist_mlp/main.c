@@ -11,6 +11,7 @@
 
 #include <tiny-dl/tiny-dl.h>
 
+#include "out_dir.h"
 #include "progress.h"
 
 static const char *class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -128,6 +129,11 @@ int main(int argc, char **argv)
 {
     options o;
     parse(argc, argv, &o);
+    char out_err[512];
+    if (out_dir_prepare(o.out, out_err, sizeof out_err)) { /* before the training, not after */
+        fprintf(stderr, "%s\n", out_err);
+        return 2;
+    }
     printf("%s\n", tdl_build_info());
 
     tdl_ctx *ctx;

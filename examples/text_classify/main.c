@@ -30,6 +30,7 @@
 #include <tiny-dl/tiny-dl.h>
 
 #include "fortunes.h"
+#include "out_dir.h"
 
 #define CHECK(call)                                                                                \
     do {                                                                                           \
@@ -278,6 +279,11 @@ int main(int argc, char **argv)
 {
     options o;
     parse(argc, argv, &o);
+    char out_err[512];
+    if (out_dir_prepare(o.out, out_err, sizeof out_err)) { /* before the training, not after */
+        fprintf(stderr, "%s\n", out_err);
+        return 2;
+    }
     printf("%s\n", tdl_build_info());
 
     fortunes f;
