@@ -27,48 +27,39 @@ int out_dir_prepare(const char *dir, char *err, size_t err_size)
         snprintf(err, err_size, "empty output folder name");
         return -1;
     }
-    size_t n = strlen(dir);
-    char *path = malloc(n + 1);
-    if (!path) {
+    size_t n = strlen(dir), buf_size = n + 32; /* the folder's name, then the probe file's */
+    char *buf = malloc(buf_size);
+    if (!buf) {
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    memcpy(path, dir, n + 1);
+    memcpy(buf, dir, n + 1);
     /* each parent in turn ("a", "a/b", ...), then the folder itself */
     for (size_t i = 1; i <= n; ++i) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        if (path[i - 1] == '/')
-            continue; /* "a//b" */
-        char saved = path[i];
-        path[i] = '\0';
-        int rc = make_one(path);
-        path[i] = saved;
+        if ((buf[i] != '/' && buf[i] != '\0') || buf[i - 1] == '/')
+            continue; /* inside a name, or the second slash of "a//b" */
+        char saved = buf[i];
+        buf[i] = '\0';
+        int rc = make_one(buf);
+        buf[i] = saved;
         if (rc) {
             snprintf(err, err_size, "cannot create the output folder '%.*s': %s", (int)i, dir,
                      strerror(errno));
-            free(path);
+            free(buf);
             return -1;
         }
     }
-    free(path);
 
     /* a folder can exist and still refuse files (permissions, read-only file system) */
-    size_t probe_n = n + 32;
-    char *probe = malloc(probe_n);
-    if (!probe) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
-    snprintf(probe, probe_n, "%s/.tdl-write-check-%ld", dir, (long)getpid());
-    FILE *f = fopen(probe, "wb");
+    snprintf(buf, buf_size, "%s/.tdl-write-check-%ld", dir, (long)getpid());
+    FILE *f = fopen(buf, "wb");
     if (!f) {
         snprintf(err, err_size, "cannot write in the output folder '%s': %s", dir, strerror(errno));
-        free(probe);
+        free(buf);
         return -1;
     }
     fclose(f);
-    remove(probe);
-    free(probe);
+    remove(buf);
+    free(buf);
     return 0;
 }
