@@ -63,3 +63,12 @@ int out_dir_prepare(const char *dir, char *err, size_t err_size)
     free(buf);
     return 0;
 }
+
+void out_dir_require(const char *dir)
+{
+    char err[512];
+    if (out_dir_prepare(dir, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(2);
+    }
+}

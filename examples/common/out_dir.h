@@ -9,4 +9,7 @@
  * Returns 0 when it can; otherwise -1 with the reason in err (err_size bytes). */
 int out_dir_prepare(const char *dir, char *err, size_t err_size);
 
+/* out_dir_prepare(), or the reason on stderr and exit status 2: what every example does first. */
+void out_dir_require(const char *dir);
+
 #endif

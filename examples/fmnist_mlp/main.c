@@ -129,11 +129,7 @@ int main(int argc, char **argv)
 {
     options o;
     parse(argc, argv, &o);
-    char out_err[512];
-    if (out_dir_prepare(o.out, out_err, sizeof out_err)) { /* before the training, not after */
-        fprintf(stderr, "%s\n", out_err);
-        return 2;
-    }
+    out_dir_require(o.out); /* before the training, not after */
     printf("%s\n", tdl_build_info());
 
     tdl_ctx *ctx;
